@@ -1,0 +1,164 @@
+"""A recording held in memory: EMG and ACC signals in canonical units plus annotations.
+
+This is what file readers (:mod:`collector.formats`) and the simulator (:mod:`collector.simulate`)
+produce, and what the offline detector, replay and training consume. Live streams never become a
+Recording; they stay as :class:`~collector.frames.Frame` blocks.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import RecordingError
+from .frames import Channel, Frame, StreamKind
+from .units import ACC_UNIT, EMG_UNIT
+
+#: Event types scored by ``evaluate`` and written by the detector.
+SCORED_TYPES = ("cramp", "spasm")
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """A labelled interval, in seconds from the recording start.
+
+    ``type`` is an event type from ``shared/reference/events.md`` (``cramp``, ``spasm``, ``plm``) or a
+    look-alike the simulator planted (``turn``, ``fasciculation``, ``pop`` ...); ``subtype`` refines it
+    (for a spasm: ``tonic``, ``clonus``, ``flexor``, ``extensor``, ``myoclonic``).
+    """
+
+    type: str
+    onset_s: float
+    offset_s: float
+    subtype: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return self.offset_s - self.onset_s
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Signal:
+    """Samples of one stream in canonical units: µV for EMG, g for ACC.
+
+    ``data`` is ``(n_samples, n_channels)`` float64; ``t0_s`` is the time of the first sample relative to
+    the recording start (non-zero when streams start at different device times).
+    """
+
+    kind: StreamKind
+    rate_hz: float
+    channel_names: tuple[str, ...]
+    data: npt.NDArray[np.float64]
+    t0_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.data.ndim != 2 or self.data.shape[1] != len(self.channel_names):
+            raise ValueError(f"{self.kind} data shape {self.data.shape} vs {len(self.channel_names)} names")
+        if not self.rate_hz > 0:
+            raise ValueError(f"{self.kind} sample rate must be positive, got {self.rate_hz}")
+
+    @property
+    def unit(self) -> str:
+        return EMG_UNIT if self.kind is StreamKind.EMG else ACC_UNIT
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.rate_hz
+
+    def frames(
+        self,
+        frame_s: float = 0.1,
+        *,
+        resolution: float | None = None,
+        start_ns: int = 0,
+        first_seq: int = 0,
+        end_of_stream: bool = True,
+    ) -> Iterator[Frame]:
+        """Cut the signal into wire frames of about ``frame_s`` seconds.
+
+        With ``resolution`` (physical units per count) samples are quantised to int32 counts as an ADC
+        would; without it they travel as float64, unchanged.
+        """
+        n_per = max(1, round(frame_s * self.rate_hz))
+        if resolution is not None:
+            payload: npt.NDArray[np.int32] | npt.NDArray[np.float64] = np.round(
+                self.data / resolution
+            ).astype(np.int32)
+            scale = float(resolution)
+        else:
+            payload = self.data
+            scale = 1.0
+        channels = tuple(Channel(name, self.unit, scale) for name in self.channel_names)
+        t_first = start_ns + round(self.t0_s * 1e9)
+        starts = range(0, self.n_samples, n_per)
+        last = len(starts) - 1
+        for i, s in enumerate(starts):
+            flags = 1 if (end_of_stream and i == last) else 0
+            yield Frame(
+                kind=self.kind,
+                seq=first_seq + i,
+                t0_ns=t_first + round(s * 1e9 / self.rate_hz),
+                rate_hz=self.rate_hz,
+                channels=channels,
+                data=payload[s : s + n_per],
+                flags=flags,
+            )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Recording:
+    """EMG (required), ACC (optional) and annotations of one recording."""
+
+    emg: Signal
+    acc: Signal | None = None
+    annotations: tuple[Annotation, ...] = ()
+    source: str = ""
+    meta: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return self.emg.t0_s + self.emg.duration_s
+
+
+ANNOTATION_FIELDS = ("type", "onset_s", "offset_s", "subtype")
+
+
+def write_annotations(path: str | Path, annotations: Iterable[Annotation]) -> None:
+    """Write ``type,onset_s,offset_s,subtype`` CSV, sorted by onset."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(ANNOTATION_FIELDS)
+        for a in sorted(annotations, key=lambda a: (a.onset_s, a.type)):
+            writer.writerow([a.type, f"{a.onset_s:.3f}", f"{a.offset_s:.3f}", a.subtype])
+
+
+def read_annotations(path: str | Path) -> list[Annotation]:
+    """Read a CSV with at least ``type,onset_s,offset_s`` columns (extra columns are ignored)."""
+    p = str(path)
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as err:
+        raise RecordingError(p, f"cannot read annotation file ({err.strerror})") from None
+    out = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            onset, offset = float(row["onset_s"]), float(row["offset_s"])
+            kind = row["type"].strip()
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise RecordingError(
+                p, f"line {line}: need columns type,onset_s,offset_s with numeric times, got {row}"
+            ) from None
+        if not offset >= onset:
+            raise RecordingError(p, f"line {line}: offset_s {offset} is before onset_s {onset}")
+        out.append(Annotation(kind, onset, offset, (row.get("subtype") or "").strip()))
+    return out

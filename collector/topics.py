@@ -1,0 +1,76 @@
+"""MQTT topic layout, defined once for both services.
+
+    <prefix>/<patient>/<device>/<stream>     binary frames (collector.wire), stream is "emg" or "acc"
+    <prefix>/<patient>/<device>/status       retained collector status (JSON)
+    <prefix>/<patient>/events                detected events (JSON), one message per event
+
+The prefix defaults to ``cramp/v1``. Patient ids are pseudonyms; they and device ids must be single
+topic levels made of letters, digits, ``-``, ``_`` and ``.``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .frames import StreamKind
+
+DEFAULT_PREFIX = "cramp/v1"
+_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def check_id(value: str, what: str) -> str:
+    """Return ``value`` if it is a valid single topic level, else raise ConfigError."""
+    if not _ID.match(value):
+        raise ConfigError(
+            f"{what} {value!r} is not usable in a topic: use 1-64 letters, digits, '-', '_' or '.'"
+        )
+    return value
+
+
+def check_prefix(prefix: str) -> str:
+    prefix = prefix.strip("/")
+    if not prefix or any(c in prefix for c in "#+") or "//" in prefix:
+        raise ConfigError(f"topic prefix {prefix!r} is invalid: use levels like 'cramp/v1', no '+' or '#'")
+    return prefix
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTopic:
+    """Identity of one data stream, parsed from or rendered to a topic."""
+
+    patient: str
+    device: str
+    kind: StreamKind
+
+    def render(self, prefix: str) -> str:
+        return f"{prefix}/{self.patient}/{self.device}/{self.kind.value}"
+
+    @classmethod
+    def parse(cls, topic: str, prefix: str) -> StreamTopic | None:
+        """The stream a data topic names, or None if ``topic`` is not a data topic under ``prefix``."""
+        if not topic.startswith(prefix + "/"):
+            return None
+        parts = topic[len(prefix) + 1 :].split("/")
+        if len(parts) != 3:
+            return None
+        patient, device, stream = parts
+        try:
+            kind = StreamKind(stream)
+        except ValueError:
+            return None
+        return cls(patient, device, kind)
+
+
+def data_subscriptions(prefix: str) -> list[str]:
+    """Wildcards matching every data stream of every patient and device (not status topics)."""
+    return [f"{prefix}/+/+/{kind.value}" for kind in StreamKind]
+
+
+def events_topic(prefix: str, patient: str) -> str:
+    return f"{prefix}/{patient}/events"
+
+
+def status_topic(prefix: str, patient: str, device: str) -> str:
+    return f"{prefix}/{patient}/{device}/status"

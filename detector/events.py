@@ -1,0 +1,67 @@
+"""The typed messages the detector hands to sinks: events and 1 Hz summaries."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+#: Column order of event CSV files (offline ``detect`` and the file sink).
+CSV_FIELDS = ("type", "onset_s", "offset_s", "confidence", "peak_uv", "subtype", "patient", "device")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A detected cramp or spasm.
+
+    ``onset_s``/``offset_s`` are seconds from the start of the device's stream; ``start_ns`` is the device
+    time (ns since the Unix epoch when the device clock is synchronised) of that stream start, so the
+    absolute onset is ``start_ns + onset_s * 1e9``.
+    """
+
+    patient: str
+    device: str
+    type: str
+    onset_s: float
+    offset_s: float
+    confidence: float
+    peak_uv: float
+    subtype: str = ""
+    start_ns: int = 0
+
+    @property
+    def duration_s(self) -> float:
+        return self.offset_s - self.onset_s
+
+    @property
+    def onset_ns(self) -> int:
+        return self.start_ns + round(self.onset_s * 1e9)
+
+    def csv_row(self) -> list[str]:
+        return [
+            self.type,
+            f"{self.onset_s:.3f}",
+            f"{self.offset_s:.3f}",
+            f"{self.confidence:.3f}",
+            f"{self.peak_uv:.1f}",
+            self.subtype,
+            self.patient,
+            self.device,
+        ]
+
+    def to_json(self) -> str:
+        body = asdict(self)
+        body["duration_s"] = round(self.duration_s, 3)
+        body["onset_ns"] = self.onset_ns
+        return json.dumps(body, sort_keys=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """About one second of a device's data, for dashboards (signal level and data completeness)."""
+
+    patient: str
+    device: str
+    time_ns: int
+    emg_rms_uv: float
+    acc_activity_g: float
+    data_received: bool

@@ -1,0 +1,31 @@
+"""Window features: pure, vectorised functions of band-limited samples, one concern per module.
+
+- :mod:`.filters`  causal filters with carried state (chunking never changes a result)
+- :mod:`.emg`      per-window sEMG features: amplitude, shape, spectrum, envelope modulation
+- :mod:`.acc`      per-window accelerometer features: activity, jerk, periodicity, gravity direction
+- :mod:`.context`  features over seconds to a minute around each window, from the window series
+
+Every feature is defined in physical units (Hz, seconds) or as a ratio, so it means the same at EMG rates
+from 200 to 2000 Hz and under any amplifier gain; see ``NAMES`` for the model's input order.
+"""
+
+from .acc import ACC_NAMES, acc_window_features
+from .context import CONTEXT_NAMES, context_features
+from .emg import EMG_NAMES, emg_window_features
+from .filters import StreamFilter, acc_filter, emg_filter
+
+#: Model input columns, in order: per-window EMG, per-window ACC, then context.
+NAMES: tuple[str, ...] = EMG_NAMES + ACC_NAMES + CONTEXT_NAMES
+
+__all__ = [
+    "ACC_NAMES",
+    "CONTEXT_NAMES",
+    "EMG_NAMES",
+    "NAMES",
+    "StreamFilter",
+    "acc_filter",
+    "acc_window_features",
+    "context_features",
+    "emg_filter",
+    "emg_window_features",
+]

@@ -1,0 +1,110 @@
+"""Context features: what happens over seconds to a minute around each window.
+
+A cramp lasts 30 s to 10 min, a periodic limb movement 0.5-10 s and repeats every 5-90 s, a spasm lasts
+from a jerk to minutes, and a person wakes and moves after a cramp. One window cannot tell these apart;
+its neighbourhood can. Each feature is a statistic of a window-level series over a span given in
+windows (0.5 s hops) relative to the window, from ``PAST`` windows before it to ``FUTURE`` after it.
+
+The detector therefore decides about a window ``FUTURE`` hops (15 s) after it ends; that is the live
+latency. Every statistic is computed per window from its own neighbourhood only, so the result does not
+depend on how the windows were batched (live frames or a whole file).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
+
+FloatArray = npt.NDArray[np.float64]
+
+HOP_S = 0.5
+PAST = 120  # windows: 60 s
+FUTURE = 30  # windows: 15 s
+
+#: Relative EMG level above which a window counts as active: 3x the resting RMS.
+ACTIVE_LOG_LEVEL = float(np.log(3.0))
+
+# (name, series, statistic, first, last) with first/last window offsets relative to the window, inclusive.
+_SPANS: tuple[tuple[str, str, str, int, int], ...] = (
+    ("ctx_hi_mean_1s", "emg_rel_hi", "mean", -2, 2),
+    ("ctx_hi_mean_5s", "emg_rel_hi", "mean", -10, 10),
+    ("ctx_hi_mean_15s", "emg_rel_hi", "mean", -30, 30),
+    ("ctx_hi_mean_past60", "emg_rel_hi", "mean", -PAST, 0),
+    ("ctx_hi_mean_next15", "emg_rel_hi", "mean", 0, FUTURE),
+    ("ctx_hi_min_5s", "emg_rel_hi", "min", -10, 10),
+    ("ctx_hi_std_5s", "emg_rel_hi", "std", -10, 10),
+    ("ctx_active_5s", "emg_rel_hi", "active", -10, 10),
+    ("ctx_active_15s", "emg_rel_hi", "active", -30, 30),
+    ("ctx_active_past60", "emg_rel_hi", "active", -PAST, 0),
+    ("ctx_active_next15", "emg_rel_hi", "active", 0, FUTURE),
+    ("ctx_active_past15", "emg_rel_hi", "active", -30, 0),
+    ("ctx_lo_mean_5s", "emg_rel_lo", "mean", -10, 10),
+    ("ctx_slowmod_5s", "emg_mod_slow", "mean", -10, 10),
+    ("ctx_clonusmod_5s", "emg_mod_clonus", "mean", -10, 10),
+    ("ctx_medfreq_5s", "emg_median_freq", "mean", -10, 10),
+    ("ctx_kurt_5s", "emg_log_kurtosis", "mean", -10, 10),
+    ("ctx_act_max_past10", "acc_log_activity", "max", -20, 0),
+    ("ctx_act_max_next15", "acc_log_activity", "max", 0, FUTURE),
+    ("ctx_act_mean_5s", "acc_log_activity", "mean", -10, 10),
+    ("ctx_act_min_5s", "acc_log_activity", "min", -10, 10),
+    ("ctx_jerk_max_2s", "acc_log_jerk", "max", -4, 4),
+    ("ctx_accclonus_5s", "acc_frac_clonus", "mean", -10, 10),
+)
+
+CONTEXT_NAMES: tuple[str, ...] = (
+    *(span[0] for span in _SPANS),
+    "ctx_tilt_change_10s",
+    "ctx_tilt_change_past60",
+    "ctx_rise_vs_past60",
+)
+
+
+def _stat(view: FloatArray, stat: str) -> FloatArray:
+    if stat == "mean":
+        out = view.mean(axis=1)
+    elif stat == "min":
+        out = view.min(axis=1)
+    elif stat == "max":
+        out = view.max(axis=1)
+    elif stat == "std":
+        out = view.std(axis=1)
+    elif stat == "active":
+        out = (view > ACTIVE_LOG_LEVEL).mean(axis=1)
+    else:
+        raise ValueError(f"unknown statistic {stat!r}")
+    return np.asarray(out, dtype=np.float64)
+
+
+def _angle_deg(a: FloatArray, b: FloatArray) -> FloatArray:
+    cos = np.clip(np.sum(a * b, axis=1), -1.0, 1.0)
+    out: FloatArray = np.degrees(np.arccos(cos))
+    return out
+
+
+def context_features(
+    series: FloatArray, names: tuple[str, ...], gravity: FloatArray, start: int, stop: int
+) -> FloatArray:
+    """Context features for windows ``start..stop-1`` of ``series``.
+
+    Args:
+        series: ``(n, len(names))`` window-level features; rows ``start - PAST`` to ``stop - 1 + FUTURE``
+            must exist (the caller pads the edges of a stream by repeating its first and last window).
+        names: column names of ``series``.
+        gravity: ``(n, 3)`` gravity unit vectors per window (NaN when there is no accelerometer).
+        start, stop: the windows to compute, as row indices of ``series``.
+    """
+    if start - PAST < 0 or stop + FUTURE > series.shape[0]:
+        raise ValueError("context needs PAST rows before start and FUTURE rows after stop")
+    col = {name: i for i, name in enumerate(names)}
+    out = []
+    for _, name, stat, first, last in _SPANS:
+        values = series[start + first : stop + last, col[name]]
+        # A contiguous copy: reductions over strided views change order with the batch size.
+        view = np.ascontiguousarray(sliding_window_view(values, last - first + 1))
+        out.append(_stat(view, stat))
+    idx = np.arange(start, stop)
+    out.append(_angle_deg(gravity[idx - 10], gravity[idx + 10]))
+    out.append(_angle_deg(gravity[idx - PAST], gravity[idx]))
+    out.append(out[0] - out[3])  # level now relative to the past minute: the abrupt rise of a cramp
+    return np.column_stack(out)

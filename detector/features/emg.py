@@ -1,0 +1,141 @@
+"""Per-window sEMG features.
+
+A *window* is the last ~1 s of band-limited (20-95 Hz) EMG ending at each 0.5 s hop; the *envelope* is the
+RMS of 50 ms segments over the last ~4 s. Everything is a ratio or in Hz/seconds, so it does not depend on
+the amplifier gain or the sample rate:
+
+- amplitude: RMS relative to the recording's own resting baseline (log), for the most and least active
+  channel (a cramp is localised; turning in bed and tonic spasms recruit several muscles);
+- shape: waveform length, zero crossings and slope sign changes per second, kurtosis, crest factor;
+- spectrum: mean and median frequency and band fractions inside 20-95 Hz;
+- envelope: coefficient of variation, and the fraction of envelope power at 0.75-2.5 Hz (the 1-2 Hz
+  waxing and waning of cramps) and at 4.5-7.5 Hz (clonus bursts at 4.7-7 Hz).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from .filters import EMG_BAND_HZ
+
+FloatArray = npt.NDArray[np.float64]
+
+EPS_UV = 1e-3
+
+_PER_CHANNEL = (
+    "wl_rate",
+    "zc_rate",
+    "ssc_rate",
+    "mean_freq",
+    "median_freq",
+    "frac_20_40",
+    "frac_40_60",
+    "frac_60_95",
+    "log_kurtosis",
+    "crest",
+    "env_cv",
+    "mod_slow",
+    "mod_clonus",
+)
+
+EMG_NAMES: tuple[str, ...] = (
+    "emg_rel_hi",
+    "emg_rel_lo",
+    "emg_rel_spread",
+    *(f"emg_{name}" for name in _PER_CHANNEL),
+)
+
+
+def emg_window_rms(win: FloatArray) -> FloatArray:
+    """RMS per window and channel of ``win`` shaped ``(n_windows, n_samples, n_channels)``."""
+    out: FloatArray = np.sqrt(np.mean(win * win, axis=1))
+    return out
+
+
+def row_sums(a: FloatArray) -> FloatArray:
+    """Sum of each row, in an order that does not depend on how many rows there are.
+
+    numpy sums a non-contiguous row (a strided or boolean-masked view) in a different order when the
+    array has one row than when it has many; a contiguous copy makes every batch size give the same bits.
+    """
+    out: FloatArray = np.ascontiguousarray(a).sum(axis=1)
+    return out
+
+
+def band_slice(freqs: FloatArray, lo: float, hi: float) -> slice:
+    """Columns of an ascending ``freqs`` with ``lo <= f < hi`` (a slice keeps rows contiguous)."""
+    return slice(int(np.searchsorted(freqs, lo, side="left")), int(np.searchsorted(freqs, hi, side="left")))
+
+
+def _band_fractions(power: FloatArray, freqs: FloatArray, edges: list[tuple[float, float]]) -> FloatArray:
+    total = row_sums(power) + 1e-30
+    return np.stack([row_sums(power[:, band_slice(freqs, lo, hi)]) / total for lo, hi in edges], axis=1)
+
+
+def _per_channel(win: FloatArray, env: FloatArray, rate_hz: float, seg_s: float) -> FloatArray:
+    """Shape, spectrum and envelope features of one channel: ``win (n, L)``, ``env (n, M)`` -> ``(n, k)``."""
+    length = win.shape[1]
+    duration = length / rate_hz
+    rms = np.sqrt(np.mean(win * win, axis=1)) + EPS_UV
+    diff = np.diff(win, axis=1)
+    wl_rate = np.abs(diff).sum(axis=1) / (rms * duration)
+    zc_rate = (np.signbit(win[:, 1:]) != np.signbit(win[:, :-1])).sum(axis=1) / duration
+    ssc_rate = (np.signbit(diff[:, 1:]) != np.signbit(diff[:, :-1])).sum(axis=1) / duration
+    centred = win - win.mean(axis=1, keepdims=True)
+    m2 = np.mean(centred**2, axis=1) + EPS_UV**2
+    log_kurtosis = np.log(np.mean(centred**4, axis=1) / (m2 * m2) + 1e-9)
+    crest = np.max(np.abs(win), axis=1) / rms
+
+    spec = np.abs(np.fft.rfft(win * np.hanning(length), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(length, 1.0 / rate_hz).astype(np.float64)
+    top = min(EMG_BAND_HZ[1], 0.475 * rate_hz)
+    band = band_slice(freqs, EMG_BAND_HZ[0], top + 1e-9)
+    bp, bf = np.ascontiguousarray(spec[:, band]), freqs[band]
+    total = row_sums(bp) + 1e-30
+    mean_freq = row_sums(bp * bf) / total
+    cumulative = np.cumsum(bp, axis=1)
+    median_idx = np.argmax(cumulative >= 0.5 * total[:, None], axis=1)
+    median_freq = bf[median_idx]
+    fracs = _band_fractions(bp, bf, [(20.0, 40.0), (40.0, 60.0), (60.0, 96.0)])
+
+    env_mean = env.mean(axis=1) + EPS_UV
+    env_cv = env.std(axis=1) / env_mean
+    m = env.shape[1]
+    env_spec = np.abs(np.fft.rfft((env - env.mean(axis=1, keepdims=True)) * np.hanning(m), axis=1)) ** 2
+    env_freqs = np.fft.rfftfreq(m, seg_s).astype(np.float64)
+    mods = _band_fractions(env_spec[:, 1:], env_freqs[1:], [(0.75, 2.5), (4.5, 7.5)])
+
+    return np.column_stack(
+        [wl_rate, zc_rate, ssc_rate, mean_freq, median_freq, fracs, log_kurtosis, crest, env_cv, mods]
+    )
+
+
+def emg_window_features(
+    win: FloatArray,
+    env: FloatArray,
+    rate_hz: float,
+    seg_s: float,
+    rms: FloatArray,
+    baseline: FloatArray,
+) -> FloatArray:
+    """Features of each window, ``(n_windows, len(EMG_NAMES))``.
+
+    Args:
+        win: ``(n_windows, n_samples, n_channels)`` band-limited EMG of the ~1 s window, in µV.
+        env: ``(n_windows, n_segments, n_channels)`` RMS of 50 ms segments over the last ~4 s, in µV.
+        rate_hz: EMG sample rate.
+        seg_s: exact duration of one envelope segment.
+        rms: ``(n_windows, n_channels)`` window RMS (from :func:`emg_window_rms`).
+        baseline: ``(n_windows, n_channels)`` resting RMS of each channel at that time, in µV.
+    """
+    rel = np.log((rms + EPS_UV) / (baseline + EPS_UV))
+    order = np.argsort(rel, axis=1)
+    rows = np.arange(rel.shape[0])
+    hi, lo = order[:, -1], order[:, 0]
+    rel_hi, rel_lo = rel[rows, hi], rel[rows, lo]
+    # Shape/spectrum features describe the most active channel of each window.
+    win_hi = np.ascontiguousarray(np.take_along_axis(win, hi[:, None, None], axis=2)[:, :, 0])
+    env_hi = np.ascontiguousarray(np.take_along_axis(env, hi[:, None, None], axis=2)[:, :, 0])
+    shape = _per_channel(win_hi, env_hi, rate_hz, seg_s)
+    return np.column_stack([rel_hi, rel_lo, rel_hi - rel_lo, shape])

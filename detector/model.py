@@ -1,0 +1,119 @@
+"""Loading, verifying and saving the window classifier.
+
+A model is two files in ``models/``: ``<name>.skops`` (the fitted scikit-learn estimator, in skops'
+format, which rebuilds objects without running pickled code) and ``<name>.card.json`` (its model card:
+training data, seeds, features, class balance, scores, library versions and the file's SHA-256).
+
+Loading is safe against a model from an untrusted place: the file's hash must match the card, and skops
+only rebuilds types on an allow-list (scikit-learn and numpy). Anything else fails with a ModelError
+saying what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import ModelError
+from .features import NAMES
+
+FloatArray = npt.NDArray[np.float64]
+
+#: The model shipped with the package; ``--model`` overrides it.
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "cramp-model.skops"
+
+# skops rebuilds only these module prefixes; a model needing anything else is refused.
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.")
+
+
+def card_path(model_path: Path) -> Path:
+    return model_path.with_suffix(".card.json")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Model:
+    """A verified, loaded classifier and its card."""
+
+    estimator: Any
+    classes: tuple[str, ...]
+    card: dict[str, Any]
+    path: Path
+
+    def probabilities(self, x: FloatArray, types: tuple[str, ...]) -> FloatArray:
+        """Probability of each of ``types`` for each row of ``x`` (0 for a type the model lacks)."""
+        proba = np.asarray(self.estimator.predict_proba(x), dtype=np.float64)
+        out = np.zeros((x.shape[0], len(types)))
+        for j, name in enumerate(types):
+            if name in self.classes:
+                out[:, j] = proba[:, self.classes.index(name)]
+        return out
+
+
+def load_model(path: Path | str | None = None) -> Model:
+    """Load and verify a model; raises ModelError with the fix when it cannot be used."""
+    import skops.io as sio  # imported here: it is slow to import and only needed once
+
+    model_path = Path(path) if path else DEFAULT_MODEL
+    card_file = card_path(model_path)
+    if not model_path.is_file():
+        raise ModelError(
+            f"model file {model_path} not found; train one with `cramp-detector train` or pass --model"
+        )
+    if not card_file.is_file():
+        raise ModelError(f"model card {card_file} not found; a model is only loaded next to its card")
+    try:
+        card = json.loads(card_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelError(f"model card {card_file} is unreadable: {err}") from None
+    expected = card.get("sha256")
+    actual = file_sha256(model_path)
+    if expected != actual:
+        raise ModelError(
+            f"model file {model_path} does not match its card (sha256 {actual[:12]}... != "
+            f"{str(expected)[:12]}...): it was changed after training. Restore the original file or "
+            "retrain with `cramp-detector train`."
+        )
+    try:
+        untrusted = sio.get_untrusted_types(file=model_path)
+    except Exception as err:  # skops raises several types for a corrupt archive
+        raise ModelError(f"model file {model_path} is not a valid skops archive: {err}") from None
+    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    if refused:
+        raise ModelError(f"model file {model_path} needs types outside the allow-list: {refused}")
+    estimator = sio.load(model_path, trusted=untrusted)
+    if tuple(card.get("features", ())) != NAMES:
+        raise ModelError(
+            f"model {model_path} was trained on other features than this version computes; "
+            "retrain it with `cramp-detector train`"
+        )
+    classes = tuple(str(c) for c in card["classes"])
+    if tuple(str(c) for c in estimator.classes_) != classes:
+        raise ModelError(f"model {model_path}: classes in the card and in the estimator differ")
+    return Model(estimator=estimator, classes=classes, card=card, path=model_path)
+
+
+def save_model(estimator: Any, path: Path, card: dict[str, Any]) -> Path:
+    """Write ``estimator`` with skops and its card (with the file's hash); returns the card path."""
+    import skops.io as sio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sio.dump(estimator, path)
+    card = {**card, "sha256": file_sha256(path), "features": list(NAMES)}
+    card["classes"] = [str(c) for c in estimator.classes_]
+    out = card_path(path)
+    out.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    return out
