@@ -187,6 +187,7 @@ class DeviceStreams:
     def _maybe_finish(self) -> PipelineOutput:
         emg = self.streams.get(StreamKind.EMG)
         acc = self.streams.get(StreamKind.ACC)
-        if emg and emg.ended and (acc is None or acc.ended or self.expect_acc is False):
+        acc_done = acc.ended if acc is not None else self.expect_acc is not True
+        if emg and emg.ended and (acc_done or self.expect_acc is False):
             return self.finish()
         return PipelineOutput()

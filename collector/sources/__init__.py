@@ -1,0 +1,10 @@
+"""Sources of frames: anything that yields :class:`~collector.frames.Frame` blocks in device-time order.
+
+simulated   the simulated wearable (collector.simulate), at real time or faster
+(ble, replay: later modules, same interface)
+"""
+
+from .base import Source, paced
+from .simulated import SimulatedSource
+
+__all__ = ["SimulatedSource", "Source", "paced"]

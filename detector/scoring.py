@@ -1,0 +1,149 @@
+"""Score predicted events against truth, as defined in shared/reference/events.md.
+
+A prediction matches a true event of the same type when their intervals overlap with IoU >= 0.2, one to
+one, matched greedily by IoU. Reported per type: precision, recall, F1, false alarms per hour and the
+median onset error (predicted minus true, seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+MIN_IOU = 0.2
+
+
+class Interval(Protocol):
+    @property
+    def type(self) -> str: ...
+    @property
+    def onset_s(self) -> float: ...
+    @property
+    def offset_s(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class TypeScore:
+    type: str
+    true: int
+    predicted: int
+    matched: int
+    hours: float
+    onset_errors_s: tuple[float, ...]
+
+    @property
+    def precision(self) -> float:
+        return self.matched / self.predicted if self.predicted else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.true if self.true else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def false_alarms_per_hour(self) -> float:
+        return (self.predicted - self.matched) / self.hours if self.hours else 0.0
+
+    @property
+    def median_onset_error_s(self) -> float:
+        return float(np.median(self.onset_errors_s)) if self.onset_errors_s else float("nan")
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return {
+            "type": self.type,
+            "true": self.true,
+            "predicted": self.predicted,
+            "matched": self.matched,
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+            "false_alarms_per_hour": round(self.false_alarms_per_hour, 4),
+            "median_onset_error_s": round(self.median_onset_error_s, 3),
+            "median_abs_onset_error_s": round(float(np.median(np.abs(self.onset_errors_s))), 3)
+            if self.onset_errors_s
+            else float("nan"),
+            "hours": round(self.hours, 4),
+        }
+
+
+def iou(a: Interval, b: Interval) -> float:
+    inter = min(a.offset_s, b.offset_s) - max(a.onset_s, b.onset_s)
+    if inter <= 0:
+        return 0.0
+    union = max(a.offset_s, b.offset_s) - min(a.onset_s, b.onset_s)
+    return inter / union if union > 0 else 0.0
+
+
+def match(truth: Sequence[Interval], predicted: Sequence[Interval]) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching by IoU (>= MIN_IOU); pairs of (truth index, predicted index)."""
+    pairs = [
+        (iou(t, p), i, j) for i, t in enumerate(truth) for j, p in enumerate(predicted) if t.type == p.type
+    ]
+    pairs.sort(key=lambda x: -x[0])
+    used_t: set[int] = set()
+    used_p: set[int] = set()
+    out = []
+    for score, i, j in pairs:
+        if score < MIN_IOU or i in used_t or j in used_p:
+            continue
+        used_t.add(i)
+        used_p.add(j)
+        out.append((i, j))
+    return out
+
+
+def score(
+    truth: Sequence[Interval],
+    predicted: Sequence[Interval],
+    hours: float,
+    types: Sequence[str] = ("cramp", "spasm"),
+) -> dict[str, TypeScore]:
+    """Per-type scores of one recording (or of several concatenated with offsets)."""
+    out = {}
+    for kind in types:
+        t = [x for x in truth if x.type == kind]
+        p = [x for x in predicted if x.type == kind]
+        pairs = match(t, p)
+        errors = tuple(p[j].onset_s - t[i].onset_s for i, j in pairs)
+        out[kind] = TypeScore(kind, len(t), len(p), len(pairs), hours, errors)
+    return out
+
+
+def combine(scores: Sequence[dict[str, TypeScore]]) -> dict[str, TypeScore]:
+    """Pool per-recording scores (sums counts and hours, pools onset errors)."""
+    out: dict[str, TypeScore] = {}
+    for per_type in scores:
+        for kind, s in per_type.items():
+            if kind not in out:
+                out[kind] = s
+                continue
+            o = out[kind]
+            out[kind] = TypeScore(
+                kind,
+                o.true + s.true,
+                o.predicted + s.predicted,
+                o.matched + s.matched,
+                o.hours + s.hours,
+                o.onset_errors_s + s.onset_errors_s,
+            )
+    return out
+
+
+def format_table(scores: dict[str, TypeScore]) -> str:
+    head = (
+        f"{'type':<8}{'true':>6}{'pred':>6}{'match':>7}{'prec':>7}{'recall':>8}{'F1':>7}{'FA/h':>7}"
+        f"{'onset err s':>13}"
+    )
+    rows = [
+        f"{s.type:<8}{s.true:>6}{s.predicted:>6}{s.matched:>7}{s.precision:>7.2f}{s.recall:>8.2f}"
+        f"{s.f1:>7.2f}{s.false_alarms_per_hour:>7.2f}{s.median_onset_error_s:>13.1f}"
+        for s in scores.values()
+    ]
+    return "\n".join([head, *rows])

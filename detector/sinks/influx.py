@@ -1,0 +1,99 @@
+"""InfluxDB sink (influxdb-client): events and 1 Hz summaries.
+
+    cramp_events   tags patient, device, type; fields duration_s, confidence, peak_uv, subtype;
+                   time = onset (device clock). Rewriting the same event overwrites the same point, so
+                   a retried or replayed write never duplicates an event.
+    cramp_summary  tags patient, device; fields emg_rms_uv, acc_activity_g, data_received (0/1);
+                   one point per second of received data.
+
+Writes are synchronous, so a failure raises here (the batching writer only logs errors) and the caller
+keeps the points for retry. Every numeric field is written as a float so the field type never
+conflicts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from influxdb_client import InfluxDBClient, Point, WritePrecision
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.rest import ApiException
+from urllib3.exceptions import HTTPError
+
+from ..errors import SinkError
+from ..events import Event, Summary
+
+log = logging.getLogger(__name__)
+
+EVENTS = "cramp_events"
+SUMMARY = "cramp_summary"
+
+
+def event_point(e: Event) -> Point:
+    return (
+        Point(EVENTS)
+        .tag("patient", e.patient)
+        .tag("device", e.device)
+        .tag("type", e.type)
+        .field("duration_s", float(e.duration_s))
+        .field("confidence", float(e.confidence))
+        .field("peak_uv", float(e.peak_uv))
+        .field("subtype", e.subtype)
+        .time(e.onset_ns, WritePrecision.NS)
+    )
+
+
+def summary_point(s: Summary) -> Point:
+    point = (
+        Point(SUMMARY)
+        .tag("patient", s.patient)
+        .tag("device", s.device)
+        .field("emg_rms_uv", float(s.emg_rms_uv))
+        .field("data_received", 1.0 if s.data_received else 0.0)
+        .time(s.time_ns, WritePrecision.NS)
+    )
+    if math.isfinite(s.acc_activity_g):
+        point = point.field("acc_activity_g", float(s.acc_activity_g))
+    return point
+
+
+class InfluxSink:
+    name = "influxdb"
+
+    def __init__(self, url: str, token: str, org: str, bucket: str, *, timeout_ms: int = 10_000) -> None:
+        self.url = url
+        self.bucket = bucket
+        self.org = org
+        self._client = InfluxDBClient(url=url, token=token or "none", org=org, timeout=timeout_ms)
+        self._write = self._client.write_api(write_options=SYNCHRONOUS)
+
+    def _send(self, points: list[Point]) -> None:
+        try:
+            self._write.write(bucket=self.bucket, org=self.org, record=points)
+        except ApiException as err:
+            status = int(err.status or 0)
+            body = (err.body or b"").decode() if isinstance(err.body, bytes) else str(err.body or err.reason)
+            retryable = status >= 500 or status in (408, 429)
+            hint = "" if retryable else " (check --influx-bucket / --influx-token; the data was refused)"
+            raise SinkError(
+                self.name,
+                f"InfluxDB at {self.url} answered {status}: {body.strip()}{hint}",
+                retryable=retryable,
+            ) from None
+        except (HTTPError, OSError) as err:
+            raise SinkError(
+                self.name,
+                f"InfluxDB at {self.url} is unreachable ({type(err).__name__}); points are kept and retried",
+                retryable=True,
+            ) from None
+
+    def write_events(self, events: list[Event]) -> None:
+        self._send([event_point(e) for e in events])
+
+    def write_summaries(self, summaries: list[Summary]) -> None:
+        for start in range(0, len(summaries), 5000):
+            self._send([summary_point(s) for s in summaries[start : start + 5000]])
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,63 @@
+"""Event scoring (events.md rules) and the segmenter's hysteresis, merging and minimum durations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from collector.recording import Annotation
+from detector.scoring import combine, iou, score
+from detector.segment import Segmenter, SegmentRules
+
+
+def test_iou_and_one_to_one_greedy_matching() -> None:
+    truth = [Annotation("cramp", 100, 200), Annotation("spasm", 300, 310)]
+    pred = [Annotation("cramp", 105, 210), Annotation("cramp", 150, 160), Annotation("spasm", 400, 410)]
+    assert iou(truth[0], pred[0]) == 95 / 110
+    s = score(truth, pred, hours=1.0)
+    assert (s["cramp"].matched, s["cramp"].predicted, s["cramp"].true) == (1, 2, 1)
+    assert s["cramp"].precision == 0.5 and s["cramp"].recall == 1.0
+    assert s["cramp"].false_alarms_per_hour == 1.0
+    assert s["cramp"].median_onset_error_s == 5.0
+    assert s["spasm"].matched == 0 and s["spasm"].f1 == 0.0
+
+
+def test_low_overlap_does_not_match() -> None:
+    truth = [Annotation("cramp", 0, 100)]
+    pred = [Annotation("cramp", 90, 200)]  # IoU 10/200 = 0.05
+    assert score(truth, pred, 1.0)["cramp"].matched == 0
+
+
+def test_combine_pools_counts() -> None:
+    a = score([Annotation("cramp", 0, 60)], [Annotation("cramp", 1, 60)], 0.5)
+    b = score([Annotation("cramp", 0, 60)], [], 0.5)
+    pooled = combine([a, b])["cramp"]
+    assert (pooled.true, pooled.matched, pooled.hours) == (2, 1, 1.0)
+
+
+def _run(p_cramp: np.ndarray, p_spasm: np.ndarray, chunks: list[int]) -> list[tuple[str, int, int]]:
+    seg = Segmenter(("cramp", "spasm"), 0.5, SegmentRules())
+    probs = np.column_stack([p_cramp, p_spasm])
+    out = []
+    start = 0
+    for n in chunks:
+        out += seg.push(probs[start : start + n], np.ones(n), np.ones(n, dtype=bool))
+        start += n
+    out += seg.finish()
+    return [(s.type, s.first, s.last) for s in out]
+
+
+def test_segmenter_hysteresis_merge_and_min_duration() -> None:
+    n = 400
+    cramp = np.zeros(n)
+    cramp[50:150] = 0.9
+    cramp[100:104] = 0.1  # a 2 s dip inside the cramp: merged
+    cramp[45:50] = 0.5  # run-up above `off` before `on` belongs to the event
+    spasm = np.zeros(n)
+    spasm[300:306] = 0.95  # 3 s spasm
+    spasm[350:352] = 0.95  # 1 s spasm
+    cramp[200:210] = 0.9  # 5 s "cramp": shorter than the 15 s minimum, dropped
+    expected = [("cramp", 45, 149), ("spasm", 300, 305), ("spasm", 350, 351)]
+    assert _run(cramp, spasm, [n]) == expected
+    # the same result whatever the batching
+    assert _run(cramp, spasm, [1] * n) == expected
+    assert _run(cramp, spasm, [7, 93, 150, 150]) == expected
