@@ -1,144 +1,43 @@
-"""``cramp-collector``: stream a wearable (here: the simulated one) to MQTT.
+"""``cramp-collector``: stream sEMG and accelerometer frames from a wearable to an MQTT broker.
 
-cramp-collector simulate --duration 1200 --speed max --seed 7 --truth truth.csv
-cramp-collector check-config
+    cramp-collector simulate --duration 1200 --speed max --seed 7 --truth truth.csv
+    cramp-collector check-config
+
+Every command takes ``--help``. Settings come from flags, ``CRAMP_*`` environment variables or a
+``--config`` TOML file (see ``cramp-collector check-config --help``).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-import time
-from pathlib import Path
 
-from tqdm import tqdm
-
-from . import settings as settings_mod
-from .config import CollectorSettings
+from .commands import COMMANDS
 from .errors import CollectorError
-from .mqtt import connect, make_client
-from .publisher import FramePublisher
-from .recording import write_annotations
-from .sources import SimulatedSource, paced
-
-log = logging.getLogger("collector")
-
-
-def _speed(text: str) -> float | None:
-    if text == "max":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--speed takes a factor like 1, 60 or 'max', not {text!r}"
-        ) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("--speed must be > 0 (1 = real time) or 'max'")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cramp-collector",
-        description="Stream sEMG and accelerometer frames from a wearable to an MQTT broker.",
+        description=(__doc__ or "").split("\n\n")[0].split(": ", 1)[-1],
+        epilog="Run 'cramp-collector COMMAND --help' for a command's options.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    sim = sub.add_parser(
-        "simulate",
-        help="publish a simulated night (physiological sEMG + ACC with cramps, spasms and look-alikes)",
-        description="Publish a simulated night over MQTT at real time or faster, and write its ground truth.",
-    )
-    sim.add_argument(
-        "--duration", type=float, default=1200.0, metavar="SECONDS", help="night length (default 1200)"
-    )
-    sim.add_argument(
-        "--speed",
-        type=_speed,
-        default=1.0,
-        metavar="FACTOR",
-        help="1 = real time, 60 = 60x, max = as fast as the broker takes it",
-    )
-    sim.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same night")
-    sim.add_argument(
-        "--truth",
-        type=Path,
-        metavar="FILE",
-        help="write the true events as CSV type,onset_s,offset_s,subtype",
-    )
-    sim.add_argument(
-        "--density", type=float, default=1.0, help="event density multiplier (1 = realistic night)"
-    )
-    sim.add_argument(
-        "--frame-s", type=float, default=0.25, help="seconds of samples per MQTT frame (default 0.25)"
-    )
-    sim.add_argument(
-        "--start-ns", type=int, default=None, help="device time of the first sample (default: now)"
-    )
-    sim.add_argument("--no-progress", action="store_true", help="no progress bar")
-    settings_mod.add_arguments(sim, CollectorSettings)
-    chk = sub.add_parser("check-config", help="validate the settings and print them")
-    settings_mod.add_arguments(chk, CollectorSettings)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        p = sub.add_parser(command.NAME, help=command.HELP, description=command.HELP)
+        command.add_arguments(p)
+        p.set_defaults(run=command.run)
     return parser
-
-
-def simulate(args: argparse.Namespace, cfg: CollectorSettings) -> int:
-    from .simulate import Night
-
-    night = Night(args.duration, args.seed, event_density=args.density)
-    if args.truth:
-        write_annotations(args.truth, night.annotations)
-        log.info("truth: %d annotations written to %s", len(night.annotations), args.truth)
-    p = night.params
-    log.info(
-        "simulated night: %.0f s, EMG %g Hz x %d ch, ACC %g Hz, gain x%.2f, floor %.1f uV, mains %g Hz",
-        args.duration,
-        p.emg_rate_hz,
-        p.n_emg_channels,
-        p.acc_rate_hz,
-        p.gain,
-        p.noise_floor_uv,
-        p.mains_hz,
-    )
-    start_ns = args.start_ns if args.start_ns is not None else time.time_ns()
-    client = make_client(cfg.mqtt_url, cfg.mqtt_client_id)
-    connect(client)
-    publisher = FramePublisher(client, cfg.topic_prefix, cfg.patient, cfg.device)
-    source = SimulatedSource(night, frame_s=args.frame_s, start_ns=start_ns)
-    bar = tqdm(total=round(args.duration), unit="s", desc="simulated night", disable=args.no_progress)
-    done_s = 0
-    try:
-        for frame in paced(source.frames(), args.speed, start_ns):
-            publisher.wait_until_below(2000, timeout_s=600)
-            publisher.publish(frame)
-            t = int((frame.t0_ns + frame.duration_ns - start_ns) / 1e9)
-            if t > done_s:
-                bar.update(t - done_s)
-                done_s = t
-        publisher.flush(timeout_s=600)
-    finally:
-        bar.close()
-        client.loop_stop()
-        client.disconnect()
-    log.info(
-        "published %d frames (%.1f MB), all acknowledged by the broker",
-        publisher.stats.published,
-        publisher.stats.bytes / 1e6,
-    )
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    level = (getattr(args, "log_level", None) or os.environ.get("CRAMP_LOG_LEVEL") or "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        cfg = settings_mod.load(CollectorSettings, args)
-        logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        if args.command == "check-config":
-            for name, value in cfg.model_dump().items():
-                print(f"{name} = {value!r}")
-            return 0
-        return simulate(args, cfg)
+        return int(args.run(args))
     except CollectorError as err:
         print(f"cramp-collector: error: {err}", file=sys.stderr)
         return 2

@@ -57,9 +57,7 @@ class FramePublisher:
             self.stats.published += 1
             self.stats.bytes += len(payload)
 
-    def _on_publish(
-        self, client: mqtt.Client, userdata: object, mid: int, reason: object, props: object
-    ) -> None:
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object, props: object) -> None:
         with self._lock:
             if mid in self._unacked:
                 self._unacked.discard(mid)

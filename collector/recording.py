@@ -90,9 +90,7 @@ class Signal:
         """
         n_per = max(1, round(frame_s * self.rate_hz))
         if resolution is not None:
-            payload: npt.NDArray[np.int32] | npt.NDArray[np.float64] = np.round(
-                self.data / resolution
-            ).astype(np.int32)
+            payload: npt.NDArray[np.int32] | npt.NDArray[np.float64] = np.round(self.data / resolution).astype(np.int32)
             scale = float(resolution)
         else:
             payload = self.data

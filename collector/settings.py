@@ -87,11 +87,7 @@ def _explain(model: type[ServiceSettings], err: ValidationError) -> str:
     lines = []
     for problem in err.errors():
         name = str(problem["loc"][0]) if problem["loc"] else "?"
-        where = (
-            f"{model.flag(name)} / {model.env_var(name)}"
-            if name in model.model_fields
-            else f"setting {name!r}"
-        )
+        where = f"{model.flag(name)} / {model.env_var(name)}" if name in model.model_fields else f"setting {name!r}"
         lines.append(f"{where}: {problem['msg']} (got {problem.get('input')!r})")
     return "invalid settings:\n  " + "\n  ".join(lines)
 
@@ -100,9 +96,7 @@ def check_mqtt_url(url: str) -> str:
     """Validate ``mqtt://[user:pass@]host[:port]`` or ``mqtts://...``; raise ValueError saying the fix."""
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts"):
-        raise ValueError(
-            f"must start with mqtt:// or mqtts://, for example mqtt://127.0.0.1:1883, not {url!r}"
-        )
+        raise ValueError(f"must start with mqtt:// or mqtts://, for example mqtt://127.0.0.1:1883, not {url!r}")
     if not parts.hostname:
         raise ValueError("needs a host, for example mqtt://127.0.0.1:1883")
     try:

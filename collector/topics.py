@@ -23,9 +23,7 @@ _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 def check_id(value: str, what: str) -> str:
     """Return ``value`` if it is a valid single topic level, else raise ConfigError."""
     if not _ID.match(value):
-        raise ConfigError(
-            f"{what} {value!r} is not usable in a topic: use 1-64 letters, digits, '-', '_' or '.'"
-        )
+        raise ConfigError(f"{what} {value!r} is not usable in a topic: use 1-64 letters, digits, '-', '_' or '.'")
     return value
 
 

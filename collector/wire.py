@@ -66,9 +66,7 @@ def encode(frame: Frame) -> bytes:
     """Serialise a frame to wire format v1."""
     dtype = frame.data.dtype.newbyteorder("<")
     if dtype not in _DTYPE_CODES:
-        raise FrameError(
-            f"sample dtype {frame.data.dtype} not supported; use int16, int32, float32 or float64"
-        )
+        raise FrameError(f"sample dtype {frame.data.dtype} not supported; use int16, int32, float32 or float64")
     if not 1 <= len(frame.channels) <= MAX_CHANNELS:
         raise FrameError(f"{len(frame.channels)} channels; a frame carries 1..{MAX_CHANNELS}")
     parts = [

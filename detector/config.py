@@ -18,30 +18,22 @@ class DetectorSettings(ServiceSettings):
     mqtt_url: str = Field(
         "mqtt://127.0.0.1:1883", description="MQTT broker, mqtt://[user:pass@]host:port or mqtts://..."
     )
-    topic_prefix: str = Field(
-        DEFAULT_PREFIX, description="topic prefix; data is <prefix>/<patient>/<device>/<stream>"
-    )
+    topic_prefix: str = Field(DEFAULT_PREFIX, description="topic prefix; data is <prefix>/<patient>/<device>/<stream>")
     client_id: str = Field(
         "cramp-detector", description="MQTT client id; keep it fixed so the broker keeps the session"
     )
     session_expiry_s: int = Field(
         86400, ge=0, description="how long the broker keeps our session and queued frames while we are away"
     )
-    influx_url: str = Field(
-        "", description="InfluxDB URL (http://host:8086); empty writes events to --events-file"
-    )
+    influx_url: str = Field("", description="InfluxDB URL (http://host:8086); empty writes events to --events-file")
     influx_token: str = Field("", description="InfluxDB token (InfluxDB 1.8+: 'user:password')")
     influx_org: str = Field("-", description="InfluxDB organisation ('-' on InfluxDB 1.8+)")
-    influx_bucket: str = Field(
-        "crampwatch", description="InfluxDB bucket (on 1.x: database[/retention policy])"
-    )
+    influx_bucket: str = Field("crampwatch", description="InfluxDB bucket (on 1.x: database[/retention policy])")
     events_file: Path = Field(
         Path("cramp-events.jsonl"), description="JSON-lines file for events when no InfluxDB is configured"
     )
     model: Path = Field(DEFAULT_MODEL, description="model file (.skops) with its .card.json beside it")
-    publish_events: bool = Field(
-        True, description="also publish each event as JSON on <prefix>/<patient>/events"
-    )
+    publish_events: bool = Field(True, description="also publish each event as JSON on <prefix>/<patient>/events")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     @field_validator("mqtt_url")

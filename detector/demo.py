@@ -33,9 +33,7 @@ class EmbeddedBroker:
     """The machine's mosquitto on a free loopback port, with its files in a temp dir."""
 
     def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("mosquitto") or (
-            "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-        )
+        binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
         if binary is None:
             raise ConfigError(
                 "no MQTT broker configured and mosquitto is not installed: install it "
@@ -55,9 +53,7 @@ class EmbeddedBroker:
         if os.geteuid() == 0:
             lines.append("user root")
         conf.write_text("\n".join(lines) + "\n")
-        self.proc = subprocess.Popen(
-            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -155,9 +151,7 @@ def run_demo(
     truth = [a for a in read_annotations(truth_file) if a.type in ("cramp", "spasm")]
     print(f"\n{duration_s / 60:.0f}-minute simulated night (seed {seed}) processed in {elapsed:.1f} s\n")
     print(f"{'truth':<36}| detected")
-    rows = sorted(
-        [(a.onset_s, "t", a) for a in truth] + [(e.onset_s, "d", e) for e in events], key=lambda r: r[0]
-    )
+    rows = sorted([(a.onset_s, "t", a) for a in truth] + [(e.onset_s, "d", e) for e in events], key=lambda r: r[0])
     for _, _, item in rows:
         text = f"{item.type:<7}{item.onset_s:8.1f} - {item.offset_s:8.1f} s"
         if isinstance(item, Event):

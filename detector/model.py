@@ -70,9 +70,7 @@ def load_model(path: Path | str | None = None) -> Model:
     model_path = Path(path) if path else DEFAULT_MODEL
     card_file = card_path(model_path)
     if not model_path.is_file():
-        raise ModelError(
-            f"model file {model_path} not found; train one with `cramp-detector train` or pass --model"
-        )
+        raise ModelError(f"model file {model_path} not found; train one with `cramp-detector train` or pass --model")
     if not card_file.is_file():
         raise ModelError(f"model card {card_file} not found; a model is only loaded next to its card")
     try:

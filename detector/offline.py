@@ -43,9 +43,7 @@ def run_recording(
     keep_features: bool = False,
 ) -> PipelineOutput:
     """Feed ``rec`` through a fresh device pipeline and collect everything it produced."""
-    streams = DeviceStreams(
-        model, patient, device, expect_acc=rec.acc is not None, keep_features=keep_features
-    )
+    streams = DeviceStreams(model, patient, device, expect_acc=rec.acc is not None, keep_features=keep_features)
     out = PipelineOutput()
     for frame in recording_frames(rec, chunk_s):
         out.extend(streams.on_frame(frame))

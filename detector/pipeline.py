@@ -180,9 +180,7 @@ class DevicePipeline:
         ready = self._acc_ready(ends)
         if ready:
             acc_rows, gravity = self._acc_features(ends[:ready])
-            self._append_series(
-                np.hstack([rows[:ready], acc_rows]), gravity, rms[:ready].max(axis=1), valid[:ready]
-            )
+            self._append_series(np.hstack([rows[:ready], acc_rows]), gravity, rms[:ready].max(axis=1), valid[:ready])
             out.summaries.extend(self._summaries(ends[:ready], rms[:ready], acc_rows[:, 0], valid[:ready]))
             self._wait_rows = [rows[ready:]] if ready < rows.shape[0] else []
             self._wait_rms = [rms[ready:]] if ready < rows.shape[0] else []

@@ -83,9 +83,7 @@ def iou(a: Interval, b: Interval) -> float:
 
 def match(truth: Sequence[Interval], predicted: Sequence[Interval]) -> list[tuple[int, int]]:
     """Greedy one-to-one matching by IoU (>= MIN_IOU); pairs of (truth index, predicted index)."""
-    pairs = [
-        (iou(t, p), i, j) for i, t in enumerate(truth) for j, p in enumerate(predicted) if t.type == p.type
-    ]
+    pairs = [(iou(t, p), i, j) for i, t in enumerate(truth) for j, p in enumerate(predicted) if t.type == p.type]
     pairs.sort(key=lambda x: -x[0])
     used_t: set[int] = set()
     used_p: set[int] = set()
@@ -138,8 +136,7 @@ def combine(scores: Sequence[dict[str, TypeScore]]) -> dict[str, TypeScore]:
 
 def format_table(scores: dict[str, TypeScore]) -> str:
     head = (
-        f"{'type':<8}{'true':>6}{'pred':>6}{'match':>7}{'prec':>7}{'recall':>8}{'F1':>7}{'FA/h':>7}"
-        f"{'onset err s':>13}"
+        f"{'type':<8}{'true':>6}{'pred':>6}{'match':>7}{'prec':>7}{'recall':>8}{'F1':>7}{'FA/h':>7}{'onset err s':>13}"
     )
     rows = [
         f"{s.type:<8}{s.true:>6}{s.predicted:>6}{s.matched:>7}{s.precision:>7.2f}{s.recall:>8.2f}"

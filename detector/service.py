@@ -50,9 +50,7 @@ class DetectorService:
         self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._stop = threading.Event()
         self._idle = threading.Condition()
-        self.client = make_client(
-            settings.mqtt_url, settings.client_id, session_expiry_s=settings.session_expiry_s
-        )
+        self.client = make_client(settings.mqtt_url, settings.client_id, session_expiry_s=settings.session_expiry_s)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.sinks = SinkSet(sinks if sinks is not None else self._default_sinks())
@@ -71,9 +69,7 @@ class DetectorService:
 
     # -- MQTT callbacks (paho's thread): only enqueue ----------------------------------------------
 
-    def _on_connect(
-        self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
-    ) -> None:
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         if getattr(reason, "is_failure", False):
             return
         for topic in data_subscriptions(self.settings.topic_prefix):

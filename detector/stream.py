@@ -89,9 +89,7 @@ class DeviceStreams:
         stream = self.streams.get(frame.kind) or self._open(frame)
         if frame.seq < stream.next_seq:
             stream.stats.duplicates += 1
-            log.info(
-                "%s/%s %s: duplicate frame seq %d dropped", self.patient, self.device, frame.kind, frame.seq
-            )
+            log.info("%s/%s %s: duplicate frame seq %d dropped", self.patient, self.device, frame.kind, frame.seq)
             return out
         self._check_same_shape(stream, frame)
         if frame.seq > stream.next_seq:
@@ -126,9 +124,7 @@ class DeviceStreams:
                 factors = np.array([to_microvolts(c.unit) for c in frame.channels])
             else:
                 if len(frame.channels) != 3:
-                    raise StreamError(
-                        f"accelerometer frames need 3 channels (x, y, z), got {len(frame.channels)}"
-                    )
+                    raise StreamError(f"accelerometer frames need 3 channels (x, y, z), got {len(frame.channels)}")
                 factors = np.array([to_g(c.unit) for c in frame.channels])
         except UnitError as err:
             raise StreamError(f"{self.patient}/{self.device} {frame.kind}: {err}") from None

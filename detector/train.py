@@ -61,9 +61,7 @@ class TrainConfig:
     workers: int = 2
 
 
-def window_labels(
-    ends_s: npt.NDArray[np.float64], annotations: tuple[Annotation, ...]
-) -> npt.NDArray[np.str_]:
+def window_labels(ends_s: npt.NDArray[np.float64], annotations: tuple[Annotation, ...]) -> npt.NDArray[np.str_]:
     """Class of each window, from the truth at the window's centre (0.5 s before its end)."""
     centre = ends_s - 0.5
     labels = np.full(centre.shape[0], "other", dtype=object)

@@ -404,8 +404,7 @@ def _make_handler(influx_url: str) -> Callable[..., BaseHTTPRequestHandler]:
             if url.path != "/api/v2/write" or not bucket or precision is None:
                 self._reply(
                     400,
-                    b'{"code":"invalid","message":"need POST /api/v2/write?bucket=db[/rp]'
-                    b'&precision=ns|us|ms|s"}',
+                    b'{"code":"invalid","message":"need POST /api/v2/write?bucket=db[/rp]&precision=ns|us|ms|s"}',
                 )
                 return
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))

@@ -130,10 +130,7 @@ def _read(path: Path, *, emg: Sequence[str] | None, acc: Sequence[str] | None) -
             for i in range(f.signals_in_file)
             if f.getLabel(i).strip().lower() not in _ANNOTATION_LABELS
         ]
-        if emg is None:
-            emg_channels = _detect_emg(where, channels)
-        else:
-            emg_channels = _named(where, channels, emg, StreamKind.EMG)
+        emg_channels = _detect_emg(where, channels) if emg is None else _named(where, channels, emg, StreamKind.EMG)
         if acc is None:
             acc_channels = _detect_acc(where, channels)
         else:
@@ -311,9 +308,7 @@ def _one_rate(path: str, kind: StreamKind, channels: list[_Channel]) -> list[_Ch
     return kept
 
 
-def _named(
-    path: str, channels: Sequence[_Channel], labels: Sequence[str], kind: StreamKind
-) -> list[_Channel]:
+def _named(path: str, channels: Sequence[_Channel], labels: Sequence[str], kind: StreamKind) -> list[_Channel]:
     """The channels named by --emg/--acc, checked for existence, unit and a common rate."""
     flag = f"--{kind.value}"
     chosen = []
@@ -323,9 +318,7 @@ def _named(
             matches = [c for c in channels if c.label.lower() == label.strip().lower()]
         if len(matches) != 1:
             listing = ", ".join(c.describe() for c in channels) or "no signal channels"
-            problem = (
-                "no channel has this label" if not matches else f"{len(matches)} channels have this label"
-            )
+            problem = "no channel has this label" if not matches else f"{len(matches)} channels have this label"
             raise RecordingError(path, f"{flag}: {problem}; the file has: {listing}", channel=label)
         c = matches[0]
         if kind is StreamKind.EMG and not is_emg_unit(c.unit):

@@ -102,9 +102,7 @@ def register(reader: type[_R] | _R) -> type[_R] | _R:
             raise ValueError(f"format name {name!r} is already registered by {type(other).__qualname__}")
         clash = set(suffixes) & {_normalise_suffix(s) for s in other.suffixes}
         if clash:
-            raise ValueError(
-                f"suffix(es) {sorted(clash)} of format {name!r} already belong to {other.name!r}"
-            )
+            raise ValueError(f"suffix(es) {sorted(clash)} of format {name!r} already belong to {other.name!r}")
     _READERS[name] = instance
     return reader
 

@@ -48,20 +48,14 @@ class SinkSet:
                     sink.write_summaries(pend_summaries)
                     pend_summaries.clear()
             except SinkError as err:
-                log.error(
-                    "%s (%d events, %d summaries kept for retry)", err, len(pend_events), len(pend_summaries)
-                )
+                log.error("%s (%d events, %d summaries kept for retry)", err, len(pend_events), len(pend_summaries))
                 if not err.retryable:
-                    log.error(
-                        "%s: the write cannot succeed as it is; dropping summaries, keeping events", sink.name
-                    )
+                    log.error("%s: the write cannot succeed as it is; dropping summaries, keeping events", sink.name)
                     pend_summaries.clear()
                 if len(pend_summaries) > self.max_pending:
                     dropped = len(pend_summaries) - self.max_pending
                     del pend_summaries[:dropped]
-                    log.warning(
-                        "%s: dropped the %d oldest summaries while the sink is down", sink.name, dropped
-                    )
+                    log.warning("%s: dropped the %d oldest summaries while the sink is down", sink.name, dropped)
 
     @property
     def pending_events(self) -> int:

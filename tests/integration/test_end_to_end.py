@@ -98,13 +98,9 @@ def test_simulated_night_lands_in_influxdb_matching_truth(
 
     truth = [a for a in read_annotations(tmp_path / "truth.csv") if a.type in ("cramp", "spasm")]
     assert {a.type for a in truth} == {"cramp", "spasm"}, "the test night should hold both event types"
-    rows = influx_db.query(
-        'SELECT duration_s, confidence, peak_uv, "type", patient, device FROM cramp_events'
-    )
+    rows = influx_db.query('SELECT duration_s, confidence, peak_uv, "type", patient, device FROM cramp_events')
     onsets = [(r["time"] * 1_000_000 - START_NS) / 1e9 for r in rows]  # rows come back with epoch=ms
-    found = [
-        Annotation(str(r["type"]), t, t + float(r["duration_s"])) for r, t in zip(rows, onsets, strict=True)
-    ]
+    found = [Annotation(str(r["type"]), t, t + float(r["duration_s"])) for r, t in zip(rows, onsets, strict=True)]
     assert all(r["patient"] == "p1" and r["device"] == "sim" for r in rows)
     pairs = match(truth, found)
     assert len(pairs) == len(truth), f"truth {truth}\nfound {found}"

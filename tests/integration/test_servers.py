@@ -60,9 +60,7 @@ class MqttPeer:
         assert self.connect_reason is not None
         assert not self.connect_reason.is_failure, str(self.connect_reason)
 
-    def _on_connect(
-        self, _c: mqtt.Client, _u: Any, flags: mqtt.ConnectFlags, reason: ReasonCode, _p: Any
-    ) -> None:
+    def _on_connect(self, _c: mqtt.Client, _u: Any, flags: mqtt.ConnectFlags, reason: ReasonCode, _p: Any) -> None:
         # No asserts in callbacks: they run on paho's thread; the test thread checks connect_reason.
         self.connect_reason = reason
         self.session_present = flags.session_present
@@ -152,9 +150,7 @@ def test_influxdb_client_writes_reach_influxd(influx_db: InfluxTestDatabase, gzi
         assert client.health().status == "pass"
         write_api = client.write_api(write_options=SYNCHRONOUS)
         write_api.write(bucket=influx_db.bucket, record=points)
-        write_api.write(
-            influx_db.name, record=f"acc,sensor=s1 x=1.5 {now_ms}", write_precision=WritePrecision.MS
-        )
+        write_api.write(influx_db.name, record=f"acc,sensor=s1 x=1.5 {now_ms}", write_precision=WritePrecision.MS)
 
     assert influx_db.query('SELECT count(*) FROM "emg"') == [{"time": 0, "count_rms": 25, "count_label": 25}]
     assert influx_db.query('SELECT x FROM "acc"') == [{"time": now_ms, "x": 1.5}]

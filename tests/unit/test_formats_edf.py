@@ -65,9 +65,7 @@ class Chan:
     limit: float = 5.0
 
 
-def write_lowlevel(
-    path: Path, channels: Sequence[Chan], *, bdf: bool = False, annotations: bool = True
-) -> None:
+def write_lowlevel(path: Path, channels: Sequence[Chan], *, bdf: bool = False, annotations: bool = True) -> None:
     """A file written straight through pyedflib.EdfWriter, the way third-party tools produce them."""
     file_type = pyedflib.FILETYPE_BDFPLUS if bdf else pyedflib.FILETYPE_EDFPLUS
     dmax = 8388607 if bdf else 32767
@@ -390,8 +388,7 @@ def test_acc_axes_are_ordered_x_y_z_and_mg_is_converted(tmp_path: Path) -> None:
         ([Chan("EMG", "uV", 10, np.zeros(20))], "EMG sample rate 10.0 Hz is outside", "EMG"),
         ([Chan("EMG", "uV", 30000, np.zeros(30000))], "EMG sample rate 30000.0 Hz is outside", "EMG"),
         (
-            [Chan("EMG", "uV", 1000, np.zeros(1000))]
-            + [Chan(f"acc{a}", "g", 8000, np.zeros(8000)) for a in "xyz"],
+            [Chan("EMG", "uV", 1000, np.zeros(1000))] + [Chan(f"acc{a}", "g", 8000, np.zeros(8000)) for a in "xyz"],
             "ACC sample rate 8000.0 Hz is outside",
             "accx",
         ),

@@ -23,9 +23,7 @@ def _recording(seconds: float = 60.0, rate: float = 500.0) -> Recording:
     emg = rng.normal(0, 3, (n, 2))
     emg[int(20 * rate) : int(40 * rate), 0] += rng.normal(0, 150, int(20 * rate))
     acc = np.tile([0.0, 0.0, 1.0], (int(seconds * 50), 1)) + rng.normal(0, 0.002, (int(seconds * 50), 3))
-    return Recording(
-        Signal(StreamKind.EMG, rate, ("a", "b"), emg), Signal(StreamKind.ACC, 50.0, ("x", "y", "z"), acc)
-    )
+    return Recording(Signal(StreamKind.EMG, rate, ("a", "b"), emg), Signal(StreamKind.ACC, 50.0, ("x", "y", "z"), acc))
 
 
 def _features(streams: DeviceStreams, frames: list[Frame]) -> np.ndarray:

@@ -33,7 +33,11 @@ def test_round_trip_is_exact(dtype: str) -> None:
     frame = _frame(dtype)
     back = wire.decode(wire.encode(frame))
     assert (back.kind, back.seq, back.t0_ns, back.rate_hz, back.flags) == (
-        frame.kind, frame.seq, frame.t0_ns, frame.rate_hz, frame.flags,
+        frame.kind,
+        frame.seq,
+        frame.t0_ns,
+        frame.rate_hz,
+        frame.flags,
     )
     assert back.channels == frame.channels
     assert np.array_equal(back.data, frame.data)

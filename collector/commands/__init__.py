@@ -1,0 +1,12 @@
+"""``cramp-collector`` sub-commands, one module each. Adding a command = adding a module to COMMANDS.
+
+Each module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import check_config, simulate
+
+COMMANDS: tuple[ModuleType, ...] = (simulate, check_config)

@@ -1,0 +1,40 @@
+"""``cramp-detector demo``: a simulated night through the whole pipeline, events beside the truth."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from collector import settings as settings_mod
+
+from ..config import DetectorSettings
+
+NAME = "demo"
+HELP = "run a simulated night through the whole pipeline (collector -> MQTT -> detector) and score it"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duration", type=float, default=1200.0, metavar="SECONDS", help="night length (default 1200)")
+    parser.add_argument("--speed", default="max", help="simulation speed: a factor, or 'max' (default)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the simulated night (default 7)")
+    parser.add_argument("--density", type=float, default=3.0, help="event density (default 3: a busy night)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    settings_mod.add_arguments(parser, DetectorSettings)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..demo import run_demo
+
+    cfg = settings_mod.load(DetectorSettings, args)
+    logging.getLogger().setLevel(logging.WARNING)
+    return run_demo(
+        cfg,
+        duration_s=args.duration,
+        speed=args.speed,
+        seed=args.seed,
+        density=args.density,
+        mqtt_configured=bool(args.mqtt_url or os.environ.get("CRAMP_MQTT_URL")),
+        influx_configured=bool(cfg.influx_url),
+        progress=not args.no_progress,
+    )
