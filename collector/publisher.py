@@ -43,17 +43,24 @@ class FramePublisher:
         self.device = device
         self.stats = PublishStats()
         self._unacked: set[int] = set()
+        self._early: set[int] = set()  # PUBACKs that arrived before publish() returned the mid
         self._lock = threading.Condition()
         client.on_publish = self._on_publish
 
     def publish(self, frame: Frame) -> None:
         topic = StreamTopic(self.patient, self.device, frame.kind).render(self.prefix)
         payload = wire.encode(frame)
+        # Never hold our lock while calling paho: its network thread holds paho's lock when it calls
+        # on_publish, which takes ours (lock-order deadlock).
+        info = self.client.publish(topic, payload, qos=1)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            raise BrokerError(f"publishing to {topic} failed: {mqtt.error_string(info.rc)}")
         with self._lock:
-            info = self.client.publish(topic, payload, qos=1)
-            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                raise BrokerError(f"publishing to {topic} failed: {mqtt.error_string(info.rc)}")
-            self._unacked.add(info.mid)
+            if info.mid in self._early:
+                self._early.discard(info.mid)
+                self.stats.acknowledged += 1
+            else:
+                self._unacked.add(info.mid)
             self.stats.published += 1
             self.stats.bytes += len(payload)
 
@@ -62,6 +69,8 @@ class FramePublisher:
             if mid in self._unacked:
                 self._unacked.discard(mid)
                 self.stats.acknowledged += 1
+            else:
+                self._early.add(mid)
             self._lock.notify_all()
 
     @property
