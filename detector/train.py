@@ -13,7 +13,7 @@ import logging
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from collector.recording import Annotation, Recording
+from collector.recording import Annotation, Recording, Signal
 from collector.simulate import HELDOUT_RANGES, TRAIN_RANGES, Night, ParamRanges
 
 from .features import NAMES
@@ -47,18 +47,30 @@ _CLASS_OF = {
 }
 _PRIORITY = {"cramp": 4, "spasm": 4, "plm": 3, "movement": 2, "other": 0}
 NO_ACC_FRACTION = 0.15
+HELDOUT_NO_ACC_FRACTION = 0.25
+#: Training nights over-represent the rare and the confusable, so each class has examples enough:
+#: spasms (five subtypes), PLM series and the look-alikes a detector must not call a cramp or spasm.
+RATE_BOOST = {
+    "spasm_per_h": 3.0,
+    "plm_series_per_h": 4.0,
+    "artifact_per_h": 2.0,
+    "voluntary_per_h": 2.0,
+    "pop_per_h": 2.0,
+    "fasciculation_per_h": 2.0,
+}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    nights: int = 48
+    nights: int = 64
     night_s: float = 1200.0
     density: float = 3.0
     seed: int = 1
     heldout_nights: int = 16
     heldout_s: float = 1800.0
-    heldout_density: float = 2.0
+    heldout_density: float = 3.0
     workers: int = 2
+    negatives: tuple[str, ...] = ()  # real recordings with no cramp or spasm in them
 
 
 def window_labels(ends_s: npt.NDArray[np.float64], annotations: tuple[Annotation, ...]) -> npt.NDArray[np.str_]:
@@ -80,11 +92,18 @@ def _drop_acc(rec: Recording) -> Recording:
     return Recording(emg=rec.emg, acc=None, annotations=rec.annotations, source=rec.source, meta=rec.meta)
 
 
+def training_night(seed: int, night_s: float, density: float, ranges: ParamRanges = TRAIN_RANGES) -> Night:
+    """A domain-randomised night with the rare classes boosted (RATE_BOOST)."""
+    params = ranges.sample(np.random.default_rng(seed))
+    params = replace(params, **{k: getattr(params, k) * v for k, v in RATE_BOOST.items()})
+    return Night(night_s, seed, params=params, event_density=density)
+
+
 def night_windows(
     seed: int, night_s: float, density: float, ranges: ParamRanges = TRAIN_RANGES
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features and labels of every window of one simulated night."""
-    rec = Night(night_s, seed, ranges=ranges, event_density=density).recording()
+    rec = training_night(seed, night_s, density, ranges).recording()
     if np.random.default_rng([seed, 7]).random() < NO_ACC_FRACTION:
         rec = _drop_acc(rec)
     out = run_recording(rec, None, keep_features=True)
@@ -94,6 +113,66 @@ def night_windows(
 
 def _night_windows_args(args: tuple[int, float, float]) -> tuple[np.ndarray, np.ndarray]:
     return night_windows(*args)
+
+
+NEGATIVE_PAD_S = 60.0
+
+
+def _padded_with_rest(rec: Recording, seed: int) -> Recording:
+    """``rec`` with a minute of synthetic rest before and after, at the recording's own quiet level.
+
+    Real negative recordings are short and start mid-activity; real nights are long and mostly rest.
+    Training on both shapes teaches the model what voluntary activity looks like against a resting
+    baseline as well as without one.
+    """
+    rng = np.random.default_rng(seed)
+    emg = rec.emg
+    n_pad = round(NEGATIVE_PAD_S * emg.rate_hz)
+    quiet = float(np.percentile(np.abs(np.diff(emg.data, axis=0)), 10)) or 1.0
+    pad = rng.normal(0.0, quiet, (n_pad, emg.data.shape[1]))
+    data = np.vstack([pad, emg.data, rng.normal(0.0, quiet, (n_pad, emg.data.shape[1]))])
+    padded_emg = Signal(emg.kind, emg.rate_hz, emg.channel_names, data)
+    return Recording(emg=padded_emg, acc=None, source=rec.source)
+
+
+def negative_windows(path: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of a real recording known to hold no cramp or spasm (and the same padded with rest).
+
+    Active windows (above ACTIVE_LOG_LEVEL) are labelled ``movement``, the rest ``other``.
+    """
+    from collector.formats import read_recording
+
+    from .features.context import ACTIVE_LOG_LEVEL
+
+    rec = read_recording(path)
+    if rec.acc is not None and np.random.default_rng([seed, 7]).random() < 0.5:
+        rec = _drop_acc(rec)
+    xs, ys = [], []
+    for variant in (rec, _padded_with_rest(rec, seed)):
+        out = run_recording(variant, None, keep_features=True)
+        assert out.features is not None
+        active = out.features[:, NAMES.index("emg_rel_hi")] > ACTIVE_LOG_LEVEL
+        xs.append(out.features)
+        ys.append(np.where(active, "movement", "other"))
+    return np.vstack(xs), np.concatenate(ys)
+
+
+def _negative_windows_args(args: tuple[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    return negative_windows(*args)
+
+
+def _expand(paths: tuple[str, ...]) -> list[str]:
+    """Files named directly, plus the readable files inside named folders (sorted)."""
+    from collector.formats import available_formats
+
+    suffixes = {suf for sufs in available_formats().values() for suf in sufs}
+    out: list[str] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(str(f) for f in p.iterdir() if f.suffix.lower() in suffixes)
+        else:
+            out.append(str(p))
+    return out
 
 
 def fit(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
@@ -121,9 +200,13 @@ def evaluate_heldout(model: Model, cfg: TrainConfig, *, progress: bool = True) -
     per_night = []
     seeds = [1_000_000 + cfg.seed * 1000 + i for i in range(cfg.heldout_nights)]
     rates = []
+    without_acc = 0
     for s in tqdm(seeds, desc="held-out nights", disable=not progress, unit="night"):
         night = Night(cfg.heldout_s, s, ranges=HELDOUT_RANGES, event_density=cfg.heldout_density)
         rec = night.recording()
+        if np.random.default_rng([s, 7]).random() < HELDOUT_NO_ACC_FRACTION:
+            rec = _drop_acc(rec)
+            without_acc += 1
         rates.append(night.params.emg_rate_hz)
         events = detect_recording(rec, model)
         per_night.append(score(rec.annotations, events, cfg.heldout_s / 3600))
@@ -136,6 +219,7 @@ def evaluate_heldout(model: Model, cfg: TrainConfig, *, progress: bool = True) -
         "density": cfg.heldout_density,
         "seeds": [seeds[0], seeds[-1]],
         "emg_rates_hz": sorted({float(r) for r in rates}),
+        "nights_without_accelerometer": without_acc,
         "scores": {k: v.as_dict() for k, v in pooled.items()},
         "table": format_table(pooled),
     }
@@ -157,6 +241,17 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
         ):
             xs.append(x)
             ys.append(y)
+        neg_files = _expand(cfg.negatives)
+        neg_jobs = [(path, cfg.seed * 7919 + i) for i, path in enumerate(neg_files)]
+        for x, y in tqdm(
+            pool.map(_negative_windows_args, neg_jobs),
+            total=len(neg_jobs),
+            desc="real negatives",
+            disable=not progress or not neg_jobs,
+            unit="file",
+        ):
+            xs.append(x)
+            ys.append(y)
     x, y = np.vstack(xs), np.concatenate(ys)
     classes, counts = np.unique(y, return_counts=True)
     log.info("fitting on %d windows: %s", len(y), dict(zip(classes.tolist(), counts.tolist(), strict=True)))
@@ -165,7 +260,8 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
         "name": out.stem,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": f"cramp-detector train --nights {cfg.nights} --night-s {cfg.night_s:g} "
-        f"--density {cfg.density:g} --seed {cfg.seed} --heldout-nights {cfg.heldout_nights}",
+        f"--density {cfg.density:g} --seed {cfg.seed} --heldout-nights {cfg.heldout_nights}"
+        + "".join(f" --negatives {p}" for p in cfg.negatives),
         "training_data": {
             "source": "collector.simulate, domain-randomised over TRAIN_RANGES",
             "nights": cfg.nights,
@@ -173,6 +269,12 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
             "event_density": cfg.density,
             "seeds": [seeds[0], seeds[-1]],
             "nights_without_accelerometer_fraction": NO_ACC_FRACTION,
+            "event_rate_boost": RATE_BOOST,
+            "real_negatives": {
+                "files": len(neg_files),
+                "paths": sorted({str(Path(p).parent) for p in neg_files}),
+                "use": "voluntary/rest windows labelled movement/other; each also padded with 60 s of rest",
+            },
             "windows": len(y),
             "class_balance": {c: int(n) for c, n in zip(classes.tolist(), counts.tolist(), strict=True)},
         },

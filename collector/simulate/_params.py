@@ -89,6 +89,8 @@ class ParamRanges:
     adc_resolutions_uv: tuple[float, ...]
     acc_noise_g: tuple[float, float]
     cramp_amp_scale: tuple[float, float] = (1.0, 1.0)
+    #: EMG channel counts to draw from: the sensor's layout varies (1-channel DIY boards, 4-channel Ganglion).
+    emg_channel_counts: tuple[int, ...] = (2,)
 
     def sample(self, rng: np.random.Generator) -> SimParams:
         widths = np.array([math.log(hi / lo) for lo, hi in self.gain_bands])
@@ -108,6 +110,7 @@ class ParamRanges:
             adc_resolution_uv=float(rng.choice(self.adc_resolutions_uv)),
             acc_noise_g=float(rng.uniform(*self.acc_noise_g)),
             cramp_amp_scale=_log_uniform(rng, *self.cramp_amp_scale),
+            n_emg_channels=int(rng.choice(self.emg_channel_counts)),
         )
 
 
@@ -125,6 +128,7 @@ TRAIN_RANGES = ParamRanges(
     adc_resolutions_uv=(0.05, 0.1, 0.5, 0.8),
     acc_noise_g=(0.001, 0.002),
     cramp_amp_scale=(1.0, 1.0),
+    emg_channel_counts=(1, 2, 2, 3),
 )
 
 HELDOUT_RANGES = ParamRanges(
@@ -141,4 +145,5 @@ HELDOUT_RANGES = ParamRanges(
     adc_resolutions_uv=(0.2, 1.0),
     acc_noise_g=(0.0005, 0.004),
     cramp_amp_scale=(0.6, 1.6),
+    emg_channel_counts=(1, 2, 4),
 )

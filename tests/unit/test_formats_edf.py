@@ -53,7 +53,7 @@ def header_tolerance(path: Path, label: str, factor: float = 1.0, *, steps: floa
     with pyedflib.EdfReader(str(path)) as f:
         i = f.getSignalLabels().index(label)
         step = (f.physical_max(i) - f.physical_min(i)) / (f.digital_max(i) - f.digital_min(i))
-    return steps * step * factor * (1 + 1e-9)
+    return float(steps * step * factor * (1 + 1e-9))
 
 
 @dataclass
