@@ -6,12 +6,15 @@ import json
 from dataclasses import asdict, dataclass
 
 #: Column order of event CSV files (offline ``detect`` and the file sink).
-CSV_FIELDS = ("type", "onset_s", "offset_s", "confidence", "peak_uv", "subtype", "patient", "device")
+CSV_FIELDS = ("type", "onset_s", "offset_s", "confidence", "peak_uv", "subtype", "precursor_s", "patient", "device")
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A detected cramp or spasm.
+    """A detected cramp, spasm or periodic limb movement (``plm``).
+
+    ``precursor_s`` is, for a cramp, how long calf tone was rising before its onset (0: no precursor);
+    it is an early-warning signal and not part of the cramp.
 
     ``onset_s``/``offset_s`` are seconds from the start of the device's stream; ``start_ns`` is the device
     time (ns since the Unix epoch when the device clock is synchronised) of that stream start, so the
@@ -27,6 +30,7 @@ class Event:
     peak_uv: float
     subtype: str = ""
     start_ns: int = 0
+    precursor_s: float = 0.0
 
     @property
     def duration_s(self) -> float:
@@ -44,6 +48,7 @@ class Event:
             f"{self.confidence:.3f}",
             f"{self.peak_uv:.1f}",
             self.subtype,
+            f"{self.precursor_s:.1f}",
             self.patient,
             self.device,
         ]
@@ -65,3 +70,4 @@ class Summary:
     emg_rms_uv: float
     acc_activity_g: float
     data_received: bool
+    fasciculations: int = 0  # isolated MUAP-like twitches at rest in this second

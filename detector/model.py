@@ -53,6 +53,13 @@ class Model:
     card: dict[str, Any]
     path: Path
 
+    def calibrated(self, confidence: float) -> float:
+        """Map an event's mean window probability to the chance it is a true event (the card's table)."""
+        table = self.card.get("calibration")
+        if not table:
+            return confidence
+        return float(np.interp(confidence, table["raw"], table["calibrated"]))
+
     def probabilities(self, x: FloatArray, types: tuple[str, ...]) -> FloatArray:
         """Probability of each of ``types`` for each row of ``x`` (0 for a type the model lacks)."""
         proba = np.asarray(self.estimator.predict_proba(x), dtype=np.float64)

@@ -1,6 +1,7 @@
 """One device's detection pipeline: samples in, events and summaries out.
 
     EMG/ACC samples -> windows (windows.py) -> features (features/) -> model -> segments -> events
+                                                               \\-> PLM rules (plm.py) -> plm events
 
 The same object serves the live service (fed frame by frame from MQTT) and offline detection (fed a file
 in large chunks). Every stage is either sequential over samples with carried state, or computed per window
@@ -9,6 +10,11 @@ from that window's own neighbourhood, so the events do not depend on how the sam
 Per-recording normalisation: each EMG channel's RMS is divided by that channel's *resting baseline*, the
 20th percentile of its 1 s RMS over the last 30 minutes, re-estimated every 10 s. A cramp is then "far
 above this person's own rest on this sensor", whatever the gain or noise floor.
+
+Besides cramps and spasms (the model's job) the pipeline reports, apart from them:
+- ``plm`` events by the AASM/WASM rules (plm.py), excluding movements inside cramps and spasms;
+- for each cramp, ``precursor_s``: how long a low-level tone (1.5-10x rest) rose just before it;
+- in each 1 s summary, the number of fasciculation-like twitches seen at rest.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ from .features import ACC_NAMES, EMG_NAMES, NAMES, acc_window_features, context_
 from .features.context import FUTURE, PAST
 from .features.emg import emg_window_rms
 from .model import Model
+from .plm import LegMovement, PlmScorer
 from .segment import Segment, Segmenter, SegmentRules
-from .windows import AccWindower, EmgWindower
+from .windows import AccWindower, EmgWindower, EmgWindows
 
 log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 BASELINE_PERCENTILE = 20.0
 BASELINE_HISTORY = 3600  # windows: 30 min
@@ -36,6 +44,53 @@ BASELINE_EVERY = 20  # windows: 10 s
 ACC_WAIT_S = 10.0  # how far EMG may run ahead of a silent accelerometer before windows go without ACC
 SCORED = ("cramp", "spasm")
 BASE_NAMES = EMG_NAMES + ACC_NAMES
+
+# Precursor: a tone between 1.5x and 10x the resting level, lasting at least 10 s right before a cramp.
+PRECURSOR_LOW = float(np.log(1.5))
+PRECURSOR_HIGH = float(np.log(10.0))
+PRECURSOR_MIN_S = 10.0
+# Fasciculation: an isolated 50 ms segment whose peak is >= 8x the resting RMS, in a window at rest.
+FASCICULATION_PEAK_RATIO = 8.0
+REST_MEDIAN_RATIO = 1.5
+
+
+class WindowTable:
+    """Named per-window arrays that share their first axis, appended at the end and dropped at the front."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, np.ndarray] = {}
+        self.first = 0  # window index of row 0
+
+    def __len__(self) -> int:
+        return next(iter(self.columns.values())).shape[0] if self.columns else 0
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def append(self, **rows: np.ndarray) -> None:
+        if not self.columns:
+            self.columns = {k: v.copy() for k, v in rows.items()}
+            return
+        for k, v in rows.items():
+            self.columns[k] = np.concatenate([self.columns[k], v])
+
+    def repeat_edge(self, n: int, *, front: bool, zero: tuple[str, ...] = ()) -> None:
+        """Pad ``n`` rows repeating the first (front) or last row; columns in ``zero`` are padded with zeros."""
+        for k, v in self.columns.items():
+            edge = v[:1] if front else v[-1:]
+            pad = np.zeros((n, *v.shape[1:]), v.dtype) if k in zero else np.repeat(edge, n, axis=0)
+            self.columns[k] = np.concatenate([pad, v] if front else [v, pad])
+        if front:
+            self.first -= n
+
+    def drop_front(self, n: int) -> None:
+        if n > 0:
+            self.columns = {k: v[n:] for k, v in self.columns.items()}
+            self.first += n
+
+    def rows(self, start: int, stop: int, name: str) -> np.ndarray:
+        """Column ``name`` for window indices ``start..stop-1``."""
+        return self.columns[name][start - self.first : stop - self.first]
 
 
 @dataclass
@@ -89,22 +144,15 @@ class DevicePipeline:
         self._rules = rules
         self.emg: EmgWindower | None = None
         self.acc: AccWindower | None = None
-        # Windows whose EMG part is computed, waiting for the accelerometer.
-        self._wait_rows: list[FloatArray] = []
-        self._wait_rms: list[FloatArray] = []
-        self._wait_valid: list[npt.NDArray[np.bool_]] = []
-        self._waiting_from = 0
-        # Series of complete base rows, kept for the context span (PAST before, FUTURE after).
-        self._series = np.zeros((0, len(BASE_NAMES)))
-        self._gravity = np.zeros((0, 3))
-        self._peak = np.zeros(0)
-        self._valid = np.zeros(0, dtype=bool)
-        self._series_first = 0  # window index of _series[0] (negative while edge padding is in it)
+        self._waiting = WindowTable()  # EMG part done, waiting for the accelerometer
+        self._history = WindowTable()  # complete windows, kept for the context span
         self._decided = 0  # windows whose context features and probabilities are done
         self._rms_ring = np.zeros((BASELINE_HISTORY, 1))
         self._rms_count = 0
         self._baseline: FloatArray | None = None
         self._segmenter: Segmenter | None = None
+        self._plm: PlmScorer | None = None
+        self._fasciculations = 0  # counted since the last summary
         self._ended = False
         self._gap_windows: set[int] = set()
 
@@ -120,11 +168,12 @@ class DevicePipeline:
             self._rms_ring = np.zeros((BASELINE_HISTORY, samples.shape[1]))
             types = self.model.classes if self.model else SCORED
             self._segmenter = Segmenter(tuple(t for t in types if t in SCORED), self.emg.hop_s, self._rules)
+            self._plm = PlmScorer(self.emg.seg_s)
         windows = self.emg.push(samples)
         if not valid:
             self._gap_windows.update(range(windows.first, windows.first + windows.count + 2))
         if windows.count:
-            self._add_emg_windows(windows.first, windows.win, windows.env)
+            self._add_emg_windows(windows)
         return self._advance()
 
     def push_acc(self, samples: FloatArray, rate_hz: float, start_s: float) -> PipelineOutput:
@@ -140,19 +189,22 @@ class DevicePipeline:
         out = self._advance()
         if self._segmenter is not None:
             out.events.extend(self._to_events(self._segmenter.finish()))
+        if self._plm is not None:
+            out.events.extend(self._plm_events(self._plm.finish()))
         return out
 
     # -- stages ------------------------------------------------------------------------------------
 
-    def _add_emg_windows(self, first: int, win: FloatArray, env: FloatArray) -> None:
+    def _add_emg_windows(self, w: EmgWindows) -> None:
         assert self.emg is not None
-        rms = emg_window_rms(win)
-        baseline = self._baselines(first, rms)
-        rows = emg_window_features(win, env, self.emg.rate_hz, self.emg.seg_s, rms, baseline)
-        valid = np.array([first + i not in self._gap_windows for i in range(rows.shape[0])])
-        self._wait_rows.append(rows)
-        self._wait_rms.append(rms)
-        self._wait_valid.append(valid)
+        rms = emg_window_rms(w.win)
+        baseline = self._baselines(w.first, rms)
+        rows = emg_window_features(w.win, w.env, self.emg.rate_hz, self.emg.seg_s, rms, baseline)
+        valid = np.array([w.first + i not in self._gap_windows for i in range(w.count)], dtype=bool)
+        self._waiting.append(
+            rows=rows, rms=rms, valid=valid, baseline=baseline, seg_rms=w.seg_rms,
+            fasciculations=self._count_fasciculations(w.seg_rms, w.seg_peak, baseline),
+        )  # fmt: skip
 
     def _baselines(self, first: int, rms: FloatArray) -> FloatArray:
         """Resting RMS per channel for each new window, updated every BASELINE_EVERY windows."""
@@ -167,25 +219,38 @@ class DevicePipeline:
             out[i] = self._baseline
         return out
 
+    @staticmethod
+    def _count_fasciculations(seg_rms: FloatArray, seg_peak: FloatArray, baseline: FloatArray) -> np.ndarray:
+        """Isolated big twitches per window, counted only in windows that are otherwise at rest."""
+        ratio_peak = seg_peak / (baseline[:, None, :] + 1e-9)
+        ratio_rms = seg_rms / (baseline[:, None, :] + 1e-9)
+        at_rest = np.median(ratio_rms, axis=1).max(axis=1) < REST_MEDIAN_RATIO
+        spikes: BoolArray = np.asarray((ratio_peak >= FASCICULATION_PEAK_RATIO).any(axis=2), dtype=bool)
+        # Isolated: the segments either side are not spikes too (a burst is not a twitch).
+        before = np.pad(spikes[:, :-1], ((0, 0), (1, 0)))
+        after = np.pad(spikes[:, 1:], ((0, 0), (0, 1)))
+        isolated = spikes & ~before & ~after
+        return np.where(at_rest, isolated.sum(axis=1), 0).astype(np.int64)
+
     def _advance(self) -> PipelineOutput:
         out = PipelineOutput()
-        if self.emg is None or not self._wait_rows:
-            if self._ended:
-                out.extend(self._decide())
-            return out
-        rows = np.vstack(self._wait_rows)
-        rms = np.vstack(self._wait_rms)
-        valid = np.concatenate(self._wait_valid)
-        ends = self.emg.window_ends_s(self._waiting_from, self._waiting_from + rows.shape[0])
-        ready = self._acc_ready(ends)
-        if ready:
-            acc_rows, gravity = self._acc_features(ends[:ready])
-            self._append_series(np.hstack([rows[:ready], acc_rows]), gravity, rms[:ready].max(axis=1), valid[:ready])
-            out.summaries.extend(self._summaries(ends[:ready], rms[:ready], acc_rows[:, 0], valid[:ready]))
-            self._wait_rows = [rows[ready:]] if ready < rows.shape[0] else []
-            self._wait_rms = [rms[ready:]] if ready < rows.shape[0] else []
-            self._wait_valid = [valid[ready:]] if ready < rows.shape[0] else []
-            self._waiting_from += ready
+        if self.emg is not None and len(self._waiting):
+            w = self._waiting
+            ends = self.emg.window_ends_s(w.first, w.first + len(w))
+            ready = self._acc_ready(ends)
+            if ready:
+                acc_rows, gravity = self._acc_features(ends[:ready])
+                take = {k: v[:ready] for k, v in w.columns.items()}
+                w.drop_front(ready)
+                pad_start = not len(self._history)
+                self._history.append(
+                    base=np.hstack([take["rows"], acc_rows]), gravity=gravity, peak=take["rms"].max(axis=1),
+                    valid=take["valid"], baseline=take["baseline"], seg_rms=take["seg_rms"],
+                )  # fmt: skip
+                if pad_start:
+                    # Repeat the first window before the stream start, so early windows have a "past".
+                    self._history.repeat_edge(PAST, front=True, zero=("peak", "valid", "seg_rms"))
+                out.summaries.extend(self._summaries(ends[:ready], take, acc_rows[:, 0]))
         out.extend(self._decide())
         return out
 
@@ -208,61 +273,77 @@ class DevicePipeline:
         self.acc.forget_before_s(float(ends[-1]))
         return feats, gravity
 
-    def _append_series(
-        self, rows: FloatArray, gravity: FloatArray, peak: FloatArray, valid: npt.NDArray[np.bool_]
-    ) -> None:
-        if self._series.shape[0] == 0:
-            # Pad the start by repeating the first window, so early windows have a "past".
-            self._series = np.repeat(rows[:1], PAST, axis=0)
-            self._gravity = np.repeat(gravity[:1], PAST, axis=0)
-            self._peak = np.zeros(PAST)
-            self._valid = np.zeros(PAST, dtype=bool)
-            self._series_first = -PAST
-        self._series = np.vstack([self._series, rows])
-        self._gravity = np.vstack([self._gravity, gravity])
-        self._peak = np.concatenate([self._peak, peak])
-        self._valid = np.concatenate([self._valid, valid])
-
     def _decide(self) -> PipelineOutput:
-        """Context features, probabilities and segments for every window whose future is known."""
+        """Context features, probabilities, segments and PLM for every window whose future is known."""
         out = PipelineOutput()
-        n_known = self._series_first + self._series.shape[0]  # windows with a base row
-        if self._ended and self._series.shape[0] and n_known > self._decided:
+        h = self._history
+        n_known = h.first + len(h)  # windows with a complete row
+        if self._ended and len(h) and n_known > self._decided:
             # Pad the end by repeating the last window, so the last windows have a "future".
-            pad = FUTURE
-            self._series = np.vstack([self._series, np.repeat(self._series[-1:], pad, axis=0)])
-            self._gravity = np.vstack([self._gravity, np.repeat(self._gravity[-1:], pad, axis=0)])
-            self._peak = np.concatenate([self._peak, np.zeros(pad)])
-            self._valid = np.concatenate([self._valid, np.zeros(pad, dtype=bool)])
+            h.repeat_edge(FUTURE, front=False, zero=("peak", "valid", "seg_rms"))
             stop = n_known
         else:
             stop = n_known - FUTURE
         start = self._decided
         if stop <= start:
             return out
-        a, b = start - self._series_first, stop - self._series_first
-        ctx = context_features(self._series, BASE_NAMES, self._gravity, a, b)
-        x = np.hstack([self._series[a:b], ctx])
-        valid = self._valid[a:b]
+        a, b = start - h.first, stop - h.first
+        ctx = context_features(h["base"], BASE_NAMES, h["gravity"], a, b)
+        x = np.hstack([h["base"][a:b], ctx])
+        valid = h.rows(start, stop, "valid")
         if self.keep_features:
             assert self.emg is not None
             out.features = x
             out.window_end_s = self.emg.window_ends_s(start, stop)
-        if self.model is not None and self._segmenter is not None:
-            probs = self.model.probabilities(x, self._segmenter.types)
-            out.events.extend(self._to_events(self._segmenter.push(probs, self._peak[a:b], valid)))
+        if self.model is not None and self._segmenter is not None and self._plm is not None:
+            types = self._segmenter.types
+            probs_all = self.model.probabilities(x, (*types, "movement"))
+            probs = probs_all[:, : len(types)]
+            involuntary = np.where(valid, probs.sum(axis=1), 0.0) >= self._segmenter.rules.off
+            # Not a periodic limb movement: anything the model calls involuntary, voluntary or artifact.
+            not_plm = involuntary | (probs_all.sum(axis=1) >= 0.5) | ~valid
+            lead = self._precursor_lead(start, stop, involuntary)
+            segments = self._segmenter.push(probs, h.rows(start, stop, "peak"), valid, lead)
+            out.events.extend(self._to_events(segments))
+            lms = self._plm.push(h.rows(start, stop, "seg_rms"), h.rows(start, stop, "baseline"), not_plm)
+            out.events.extend(self._plm_events(lms))
         self._decided = stop
         # Keep only what future context needs: PAST rows before the next undecided window.
-        drop = (stop - PAST) - self._series_first
-        if drop > 0:
-            self._series = self._series[drop:]
-            self._gravity = self._gravity[drop:]
-            self._peak = self._peak[drop:]
-            self._valid = self._valid[drop:]
-            self._series_first += drop
+        h.drop_front((stop - PAST) - h.first)
         return out
 
+    def _precursor_lead(self, start: int, stop: int, involuntary: BoolArray) -> FloatArray:
+        """For windows where an involuntary run may start: seconds of low-level tone just before them."""
+        assert self.emg is not None
+        lead = np.zeros(stop - start)
+        level = self._history["base"][:, 0]  # emg_rel_hi, log of RMS over the resting baseline
+        for i in np.flatnonzero(involuntary):
+            k = start + i - self._history.first
+            n = 0
+            # Skip the last 2 s: the cramp's own rise starts there.
+            for j in range(int(k) - 4, max(int(k) - PAST, 0) - 1, -1):
+                if not PRECURSOR_LOW <= level[j] < PRECURSOR_HIGH:
+                    break
+                n += 1
+            lead[i] = n * self.emg.hop_s
+        return lead
+
     # -- output ------------------------------------------------------------------------------------
+
+    def _event(
+        self, kind: str, onset: float, offset: float, confidence: float, peak: float, precursor_s: float = 0.0
+    ) -> Event:
+        return Event(
+            patient=self.patient,
+            device=self.device,
+            type=kind,
+            onset_s=round(max(0.0, onset), 3),
+            offset_s=round(offset, 3),
+            confidence=round(confidence, 4),
+            peak_uv=round(peak, 2),
+            start_ns=self.start_ns,
+            precursor_s=round(precursor_s, 1),
+        )
 
     def _to_events(self, segments: list[Segment]) -> list[Event]:
         assert self.emg is not None
@@ -272,27 +353,20 @@ class DevicePipeline:
             # A window's centre is 1 hop before its end; an event spans half a hop either side.
             onset = self.emg.window_end_s(seg.first) - 1.5 * hop
             offset = self.emg.window_end_s(seg.last) - 0.5 * hop
-            events.append(
-                Event(
-                    patient=self.patient,
-                    device=self.device,
-                    type=seg.type,
-                    onset_s=round(max(0.0, onset), 3),
-                    offset_s=round(offset, 3),
-                    confidence=round(seg.confidence, 4),
-                    peak_uv=round(seg.peak_uv, 2),
-                    start_ns=self.start_ns,
-                )
-            )
+            confidence = self.model.calibrated(seg.confidence) if self.model else seg.confidence
+            lead = seg.lead_s if seg.type == "cramp" and seg.lead_s >= PRECURSOR_MIN_S else 0.0
+            events.append(self._event(seg.type, onset, offset, confidence, seg.peak_uv, precursor_s=lead))
         return events
 
-    def _summaries(
-        self, ends: FloatArray, rms: FloatArray, acc_activity: FloatArray, valid: npt.NDArray[np.bool_]
-    ) -> list[Summary]:
+    def _plm_events(self, lms: list[LegMovement]) -> list[Event]:
+        return [self._event("plm", lm.onset_s, lm.offset_s, 1.0, lm.peak_uv) for lm in lms]
+
+    def _summaries(self, ends: FloatArray, take: dict[str, np.ndarray], acc_activity: FloatArray) -> list[Summary]:
         """One summary per whole second of stream time (every second window at a 0.5 s hop)."""
         assert self.emg is not None
         out = []
         for i, t in enumerate(ends):
+            self._fasciculations += int(take["fasciculations"][i])
             second = int(np.floor(t))
             if np.floor(t - self.emg.hop_s) == second:
                 continue
@@ -302,11 +376,13 @@ class DevicePipeline:
                     patient=self.patient,
                     device=self.device,
                     time_ns=self.start_ns + second * 1_000_000_000,
-                    emg_rms_uv=float(rms[i].max()),
+                    emg_rms_uv=float(take["rms"][i].max()),
                     acc_activity_g=float(10**act) if np.isfinite(act) else float("nan"),
-                    data_received=bool(valid[i]),
+                    data_received=bool(take["valid"][i]),
+                    fasciculations=self._fasciculations,
                 )
             )
+            self._fasciculations = 0
         return out
 
 

@@ -33,6 +33,7 @@ class Segment:
     last: int
     confidence: float
     peak_uv: float
+    lead_s: float = 0.0  # rising tone before the run that became this event (precursor)
 
 
 class Segmenter:
@@ -45,6 +46,8 @@ class Segmenter:
         self._min_s = dict(self.rules.min_s)
         self._merge_windows = max(1, round(self.rules.merge_s / hop_s))
         self._run_start: int | None = None  # first window of the current run above `off`
+        self._run_lead = 0.0
+        self._lead = 0.0
         self._open = False
         self._first = 0
         self._last = 0
@@ -52,8 +55,17 @@ class Segmenter:
         self._peak = 0.0
         self._next = 0
 
-    def push(self, probs: FloatArray, peak_uv: FloatArray, valid: npt.NDArray[np.bool_]) -> list[Segment]:
-        """Windows ``next..next+n-1``: ``probs (n, len(types))``, ``peak_uv (n,)``, ``valid (n,)``."""
+    def push(
+        self,
+        probs: FloatArray,
+        peak_uv: FloatArray,
+        valid: npt.NDArray[np.bool_],
+        lead_s: FloatArray | None = None,
+    ) -> list[Segment]:
+        """Windows ``next..next+n-1``: ``probs (n, len(types))``, ``peak_uv (n,)``, ``valid (n,)``.
+
+        ``lead_s`` (optional) is, per window, how long a low-level tone had been rising just before it.
+        """
         out: list[Segment] = []
         total = np.where(valid, probs.sum(axis=1), 0.0)
         for i in range(probs.shape[0]):
@@ -62,6 +74,7 @@ class Segmenter:
             if p >= self.rules.off:
                 if self._run_start is None:
                     self._run_start = k
+                    self._run_lead = float(lead_s[i]) if lead_s is not None else 0.0
             else:
                 self._run_start = None
             if self._open:
@@ -71,6 +84,7 @@ class Segmenter:
                     out.extend(self._close())
             elif p >= self.rules.on and self._run_start is not None:
                 self._open = True
+                self._lead = self._run_lead
                 self._first = self._last = self._run_start
                 self._sum = np.zeros(len(self.types))
                 self._peak = 0.0
@@ -96,7 +110,7 @@ class Segmenter:
         duration = n * self.hop_s
         if duration < self._min_s.get(kind, 0.0):
             return []
-        return [Segment(kind, self._first, self._last, float(mean[best]), self._peak)]
+        return [Segment(kind, self._first, self._last, float(mean[best]), self._peak, self._lead)]
 
     def finish(self) -> list[Segment]:
         """Close an event still open at the end of the stream."""

@@ -34,6 +34,8 @@ class EmgWindows:
     first: int
     win: FloatArray  # (n, window samples, channels)
     env: FloatArray  # (n, ENV_SEGMENTS, channels)
+    seg_rms: FloatArray  # (n, SEGS_PER_HOP, channels): RMS of each 50 ms segment of each window's new hop
+    seg_peak: FloatArray  # (n, SEGS_PER_HOP, channels): largest |sample| of those segments
 
     @property
     def count(self) -> int:
@@ -79,11 +81,9 @@ class EmgWindower:
         n_hops = self._pending.shape[0] // self.hop_len
         first = self.windows_done
         if n_hops == 0:
-            return EmgWindows(
-                first,
-                np.zeros((0, self.win_len, self.n_channels)),
-                np.zeros((0, ENV_SEGMENTS, self.n_channels)),
-            )
+            no_segs = np.zeros((0, SEGS_PER_HOP, self.n_channels))
+            empty_env = np.zeros((0, ENV_SEGMENTS, self.n_channels))
+            return EmgWindows(first, np.zeros((0, self.win_len, self.n_channels)), empty_env, no_segs, no_segs)
         used = n_hops * self.hop_len
         block = np.concatenate([self._history, self._pending[:used]])
         self._pending = self._pending[used:]
@@ -91,11 +91,16 @@ class EmgWindower:
         ends = self.lookback + self.hop_len * np.arange(1, n_hops + 1)
         # sliding_window_view puts the window axis last: (starts, channels, length) -> (n, length, channels)
         win = sliding_window_view(block, self.win_len, axis=0)[ends - self.win_len].transpose(0, 2, 1)
-        seg = np.sqrt(np.mean(block.reshape(-1, self.seg_len, self.n_channels) ** 2, axis=1))
+        segments = block.reshape(-1, self.seg_len, self.n_channels)
+        seg = np.sqrt(np.mean(segments**2, axis=1))
         seg_ends = ends // self.seg_len
         env = sliding_window_view(seg, ENV_SEGMENTS, axis=0)[seg_ends - ENV_SEGMENTS].transpose(0, 2, 1)
+        new = ENV_SEGMENTS  # the hops' own segments follow the lookback
+        shape = (n_hops, SEGS_PER_HOP, self.n_channels)
+        seg_rms = seg[new:].reshape(shape)
+        seg_peak = np.max(np.abs(segments[new:]), axis=1).reshape(shape)
         self.windows_done += n_hops
-        return EmgWindows(first, np.ascontiguousarray(win), np.ascontiguousarray(env))
+        return EmgWindows(first, np.ascontiguousarray(win), np.ascontiguousarray(env), seg_rms, seg_peak)
 
 
 class AccWindower:

@@ -29,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="real recording (or folder of them) with no cramp or spasm, as 'nothing here' material (repeatable)",
     )
+    parser.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="real no-cramp recording (or folder) NOT used in training: cramps/spasms found there go in the card",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
 
 
@@ -44,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         heldout_s=args.heldout_s,
         workers=args.workers,
         negatives=tuple(args.negatives),
+        check=tuple(args.check),
     )
     card = train(args.out, cfg)
     print(card["heldout"]["table"])

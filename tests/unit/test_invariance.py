@@ -1,0 +1,55 @@
+"""The detector means the same thing under any amplifier gain and at any EMG sample rate.
+
+Amplitude is normalised against each recording's own resting baseline, and every feature lives in a
+20-95 Hz band measured in Hz and seconds, so a x0.3 or x3 gain changes nothing and a 500 Hz and a
+2000 Hz recording of the same night give the same events (to within one 0.5 s hop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from collector.recording import Recording, Signal
+from collector.simulate import TRAIN_RANGES, Night
+from detector.model import Model, load_model
+from detector.offline import detect_recording
+
+SEEDS = (3, 9)
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return load_model()
+
+
+def _night(seed: int, rate_hz: float) -> Recording:
+    params = replace(
+        TRAIN_RANGES.sample(np.random.default_rng(seed)), emg_rate_hz=rate_hz, acc_rate_hz=50.0, n_emg_channels=2
+    )
+    return Night(600.0, seed, params=params, event_density=3).recording()
+
+
+def _events(rec: Recording, model: Model) -> list[tuple[str, float, float]]:
+    return [(e.type, e.onset_s, e.offset_s) for e in detect_recording(rec, model)]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gain_x03_and_x3_change_nothing(seed: int, model: Model) -> None:
+    rec = _night(seed, 1000.0)
+    reference = _events(rec, model)
+    assert {t for t, _, _ in reference} == {"cramp", "spasm"}
+    for gain in (0.3, 3.0):
+        emg = Signal(rec.emg.kind, rec.emg.rate_hz, rec.emg.channel_names, rec.emg.data * gain)
+        assert _events(Recording(emg, rec.acc, rec.annotations), model) == reference, f"gain x{gain}"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_500_and_2000_hz_give_the_same_events(seed: int, model: Model) -> None:
+    slow, fast = _events(_night(seed, 500.0), model), _events(_night(seed, 2000.0), model)
+    assert [t for t, _, _ in slow] == [t for t, _, _ in fast]
+    assert {t for t, _, _ in slow} == {"cramp", "spasm"}
+    for (_, on_a, off_a), (_, on_b, off_b) in zip(slow, fast, strict=True):
+        assert abs(on_a - on_b) <= 0.5 and abs(off_a - off_b) <= 0.5
