@@ -11,6 +11,7 @@ saying what to do.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -30,6 +31,13 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "cramp-model
 
 # skops rebuilds only these module prefixes; a model needing anything else is refused.
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.")
+
+
+@functools.cache
+def _threads() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def card_path(model_path: Path) -> Path:
@@ -62,7 +70,10 @@ class Model:
 
     def probabilities(self, x: FloatArray, types: tuple[str, ...]) -> FloatArray:
         """Probability of each of ``types`` for each row of ``x`` (0 for a type the model lacks)."""
-        proba = np.asarray(self.estimator.predict_proba(x), dtype=np.float64)
+        # One thread: detection scales out over processes, and OpenMP threads on the small batches of a
+        # live stream made one prediction take 0.46 s instead of 0.011 s on a busy 2-core machine.
+        with _threads().limit(limits=1, user_api="openmp"):
+            proba = np.asarray(self.estimator.predict_proba(x), dtype=np.float64)
         out = np.zeros((x.shape[0], len(types)))
         for j, name in enumerate(types):
             if name in self.classes:
