@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from .settings import ServiceSettings, check_mqtt_url
+from .spool import default_state_dir
 from .topics import DEFAULT_PREFIX, check_id, check_prefix
 
 
@@ -19,6 +23,26 @@ class CollectorSettings(ServiceSettings):
     device: str = Field("sim01", description="device id, unique per patient")
     client_id: str = Field("", description="MQTT client id (default: cramp-collector-<patient>-<device>)")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    spool_path: Path | None = Field(
+        None,
+        description="store-and-forward spool file (SQLite); default <state dir>/spool-<patient>-<device>.db "
+        "('run' adds -<profile>); state dir $STATE_DIRECTORY (systemd), /var/lib/crampwatch as root, "
+        "else $XDG_STATE_HOME/crampwatch (~/.local/state/crampwatch)",
+    )
+    spool_max_mb: float = Field(
+        512.0,
+        gt=0,
+        description="disk bound of the spool in MB; warns at 80 percent full, drops the OLDEST frames when full",
+    )
+    spool_sync: Literal["normal", "full"] = Field(
+        "normal", description="normal: survives a collector crash; full: also power loss (one fsync per frame)"
+    )
+    ble_silence_s: float = Field(
+        0.0, ge=0, description="BLE watchdog: reconnect after this many seconds without data (0: the profile's)"
+    )
+    ble_backoff_max_s: float = Field(60.0, gt=0, description="BLE reconnect backoff cap in seconds")
+    ble_scan_timeout_s: float = Field(10.0, gt=0, description="seconds one BLE scan looks for the sensor")
+    status_interval_s: float = Field(30.0, gt=0, description="seconds between retained status messages")
 
     @field_validator("mqtt_url")
     @classmethod
@@ -47,6 +71,13 @@ class CollectorSettings(ServiceSettings):
         if v.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError("use DEBUG, INFO, WARNING or ERROR")
         return v.upper()
+
+    @property
+    def spool_file(self) -> Path:
+        """The spool file to use: ``spool_path`` or the per-(patient, device) default in the state dir."""
+        if self.spool_path is not None:
+            return self.spool_path.expanduser()
+        return default_state_dir() / f"spool-{self.patient}-{self.device}.db"
 
     @property
     def mqtt_client_id(self) -> str:
