@@ -141,11 +141,16 @@ def negative_windows(path: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
     Active windows (above ACTIVE_LOG_LEVEL) are labelled ``movement``, the rest ``other``.
     """
+    from collector.errors import RecordingError
     from collector.formats import read_recording
 
     from .features.context import ACTIVE_LOG_LEVEL
 
-    rec = read_recording(path)
+    try:
+        rec = read_recording(path)
+    except RecordingError as err:
+        log.warning("negatives: skipping %s", err)
+        return np.zeros((0, len(NAMES))), np.zeros(0, dtype=str)
     if rec.acc is not None and np.random.default_rng([seed, 7]).random() < 0.5:
         rec = _drop_acc(rec)
     xs, ys = [], []
@@ -226,18 +231,18 @@ def evaluate_heldout(model: Model, cfg: TrainConfig, *, progress: bool = True) -
     }
 
 
-CALIBRATION_NIGHTS = 12
+CALIBRATION_NIGHTS = 24
 CALIBRATION_SEED = 200_000
 
 
 def calibration_table(model: Model, cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
-    """Isotonic map from an event's raw confidence to the observed chance it is a true event.
+    """Map from an event's raw confidence to the observed chance that such an event is real.
 
-    Fitted on validation nights (TRAIN_RANGES, seeds apart from training and held-out), so a confidence
-    of 0.8 means that about 8 in 10 such events were real.
+    Fitted on validation nights (TRAIN_RANGES, seeds apart from training and held-out): events are sorted
+    by raw confidence into up to 5 equal-count bins, each bin's share of true events is estimated with a
+    Laplace prior ((hits + 1) / (n + 2), honest when there are few events), and the result is made
+    monotone. A confidence of 0.8 then means about 8 in 10 such events were real.
     """
-    from sklearn.isotonic import IsotonicRegression
-
     raw_model = Model(
         model.estimator, model.classes, {k: v for k, v in model.card.items() if k != "calibration"}, model.path
     )
@@ -250,32 +255,44 @@ def calibration_table(model: Model, cfg: TrainConfig, *, progress: bool = True) 
         matched = {j for _, j in match(truth, events)}
         raw += [e.confidence for e in events]
         hit += [float(j in matched) for j in range(len(events))]
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, hit)
+    order = np.argsort(raw)
+    bins = np.array_split(order, max(1, min(5, len(raw) // 10)))
+    xs = [float(np.mean(np.asarray(raw)[b])) for b in bins if len(b)]
+    ys = [(float(np.sum(np.asarray(hit)[b])) + 1.0) / (len(b) + 2.0) for b in bins if len(b)]
     return {
-        "method": "isotonic regression of event correctness on mean window probability",
+        "method": "equal-count bins of mean window probability, Laplace-smoothed share of true events, monotone",
         "nights": CALIBRATION_NIGHTS,
         "seeds": [seeds[0], seeds[-1]],
         "events": len(raw),
-        "raw": [round(float(x), 4) for x in iso.X_thresholds_],
-        "calibrated": [round(float(y), 4) for y in iso.y_thresholds_],
+        "true_events": int(sum(hit)),
+        "raw": [round(x, 4) for x in xs],
+        "calibrated": [round(float(y), 4) for y in np.maximum.accumulate(ys)] if ys else [],
     }
 
 
 def real_check(model: Model, paths: tuple[str, ...]) -> dict[str, Any]:
     """Cramps and spasms found in real recordings that hold none (the goal is zero)."""
+    from collector.errors import RecordingError
     from collector.formats import read_recording
 
     files = _expand(paths)
     found = {"cramp": 0, "spasm": 0}
     hours = 0.0
+    skipped = []
     for path in files:
-        rec = read_recording(path)
+        try:
+            rec = read_recording(path)
+        except RecordingError as err:
+            log.warning("check: skipping %s", err)
+            skipped.append(Path(path).name)
+            continue
         hours += rec.duration_s / 3600
         for e in detect_recording(rec, model):
             if e.type in found:
                 found[e.type] += 1
     return {
-        "files": len(files),
+        "files": len(files) - len(skipped),
+        "skipped": skipped,
         "paths": sorted({str(Path(p).parent) for p in files}),
         "hours": round(hours, 3),
         "found": found,
