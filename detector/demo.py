@@ -147,7 +147,8 @@ def run_demo(
         if broker:
             broker.close()
     elapsed = time.monotonic() - started
-    events = list(service.events_log)
+    events = [e for e in service.events_log if e.type in ("cramp", "spasm")]
+    plms = [e for e in service.events_log if e.type == "plm"]
     truth = [a for a in read_annotations(truth_file) if a.type in ("cramp", "spasm")]
     print(f"\n{duration_s / 60:.0f}-minute simulated night (seed {seed}) processed in {elapsed:.1f} s\n")
     print(f"{'truth':<36}| detected")
@@ -159,5 +160,10 @@ def run_demo(
         else:
             print(f"{text} {item.subtype:<10}|")
     print("\n" + format_table(score(truth, events, duration_s / 3600)))
-    print(f"\nframes rejected: {service.stats.rejected_frames}; events written: {service.stats.events}")
+    n_plm_true = sum(a.type == "plm" for a in read_annotations(truth_file))
+    print(
+        f"\nperiodic limb movements (AASM rules): {len(plms)} found, {n_plm_true} simulated "
+        f"(PLM index {len(plms) / (duration_s / 3600):.0f}/h)"
+    )
+    print(f"frames rejected: {service.stats.rejected_frames}; events written: {service.stats.events}")
     return 0

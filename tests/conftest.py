@@ -53,3 +53,17 @@ def influx_db(
     yield InfluxTestDatabase(name=name, server=influxdb, adapter=influx_v2_adapter)
     if influxdb.running:
         influxdb.drop_database(name)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Spools and other collector state go to a temp dir, never to the user's home or /var/lib."""
+    import os
+
+    old = os.environ.get("STATE_DIRECTORY")
+    os.environ["STATE_DIRECTORY"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if old is None:
+        os.environ.pop("STATE_DIRECTORY", None)
+    else:
+        os.environ["STATE_DIRECTORY"] = old

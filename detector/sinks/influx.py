@@ -1,10 +1,11 @@
 """InfluxDB sink (influxdb-client): events and 1 Hz summaries.
 
-    cramp_events   tags patient, device, type; fields duration_s, confidence, peak_uv, subtype;
+    cramp_events   tags patient, device, type (cramp, spasm, plm); fields duration_s, confidence,
+                   peak_uv, subtype, precursor_s;
                    time = onset (device clock). Rewriting the same event overwrites the same point, so
                    a retried or replayed write never duplicates an event.
-    cramp_summary  tags patient, device; fields emg_rms_uv, acc_activity_g, data_received (0/1);
-                   one point per second of received data.
+    cramp_summary  tags patient, device; fields emg_rms_uv, acc_activity_g, data_received (0/1),
+                   fasciculations; one point per second of received data.
 
 Writes are synchronous, so a failure raises here (the batching writer only logs errors) and the caller
 keeps the points for retry. Every numeric field is written as a float so the field type never
@@ -40,6 +41,7 @@ def event_point(e: Event) -> Point:
         .field("confidence", float(e.confidence))
         .field("peak_uv", float(e.peak_uv))
         .field("subtype", e.subtype)
+        .field("precursor_s", float(e.precursor_s))
         .time(e.onset_ns, WritePrecision.NS)
     )
 
@@ -51,6 +53,7 @@ def summary_point(s: Summary) -> Point:
         .tag("device", s.device)
         .field("emg_rms_uv", float(s.emg_rms_uv))
         .field("data_received", 1.0 if s.data_received else 0.0)
+        .field("fasciculations", float(s.fasciculations))
         .time(s.time_ns, WritePrecision.NS)
     )
     if math.isfinite(s.acc_activity_g):

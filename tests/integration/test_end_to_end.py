@@ -6,6 +6,7 @@ write adapter -> influxd 1.6.7, then the events are read back with InfluxQL and 
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -112,7 +113,7 @@ def test_simulated_night_lands_in_influxdb_matching_truth(
         assert found[j].type == truth[i].type
         assert abs(found[j].onset_s - truth[i].onset_s) <= 5.0, (truth[i], found[j])
     # The same events went out on MQTT, and the 1 Hz summary covers the night.
-    assert len(received) == len(found)
+    assert len([m for m in received if json.loads(m)["type"] in ("cramp", "spasm")]) == len(found)
     summary = influx_db.query("SELECT count(data_received) FROM cramp_summary")
     assert abs(summary[0]["count"] - DURATION_S) <= 2
 

@@ -37,7 +37,7 @@ def test_tampered_model_is_refused(tmp_path: Path) -> None:
 def test_model_without_card_is_refused(tmp_path: Path) -> None:
     path = _copy(tmp_path)
     card_path(path).unlink()
-    with pytest.raises(ModelError, match="card .* not found"):
+    with pytest.raises(ModelError, match=r"card .* not found"):
         load_model(path)
 
 

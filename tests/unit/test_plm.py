@@ -10,7 +10,9 @@ SEG_S = 0.05
 PER = 10  # segments per window
 
 
-def _envelope(seconds: float, movements: list[tuple[float, float]], *, rest: float = 2.0, level: float = 25.0):
+def _envelope(
+    seconds: float, movements: list[tuple[float, float]], *, rest: float = 2.0, level: float = 25.0
+) -> tuple[np.ndarray, np.ndarray]:
     n_seg = int(seconds / SEG_S)
     n_seg -= n_seg % PER
     env = np.full(n_seg, rest)
@@ -61,4 +63,5 @@ def test_movements_inside_involuntary_windows_are_excluded() -> None:
 
 def test_chunking_changes_nothing() -> None:
     env = _envelope(400, [(30.0 + 17 * i, 1.5) for i in range(12)])
-    assert _run(*env) == _run(*env, chunk=1) == _run(*env, chunk=7)
+    seg_rms, baseline = env
+    assert _run(seg_rms, baseline) == _run(seg_rms, baseline, chunk=1) == _run(seg_rms, baseline, chunk=7)
