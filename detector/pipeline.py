@@ -41,7 +41,9 @@ BoolArray = npt.NDArray[np.bool_]
 BASELINE_PERCENTILE = 20.0
 BASELINE_HISTORY = 3600  # windows: 30 min
 BASELINE_EVERY = 20  # windows: 10 s
-ACC_WAIT_S = 10.0  # how far EMG may run ahead of a silent accelerometer before windows go without ACC
+# Live, with no accelerometer known: how far EMG may run ahead of it before windows go on without it.
+ACC_WAIT_S = 10.0  # no ACC seen yet (at least 2 EMG frames' worth, so long frames do not trip it)
+ACC_STALL_S = 300.0  # an ACC stream was seen but has stalled
 SCORED = ("cramp", "spasm")
 BASE_NAMES = EMG_NAMES + ACC_NAMES
 
@@ -155,6 +157,7 @@ class DevicePipeline:
         self._fasciculations = 0  # counted since the last summary
         self._ended = False
         self._gap_windows: set[int] = set()
+        self._longest_push_s = 0.0
 
     # -- input -------------------------------------------------------------------------------------
 
@@ -169,6 +172,7 @@ class DevicePipeline:
             types = self.model.classes if self.model else SCORED
             self._segmenter = Segmenter(tuple(t for t in types if t in SCORED), self.emg.hop_s, self._rules)
             self._plm = PlmScorer(self.emg.seg_s)
+        self._longest_push_s = max(self._longest_push_s, samples.shape[0] / rate_hz)
         windows = self.emg.push(samples)
         if not valid:
             self._gap_windows.update(range(windows.first, windows.first + windows.count + 2))
@@ -262,7 +266,10 @@ class DevicePipeline:
         n = int(np.searchsorted(ends, covered, side="right"))
         if self.expect_acc is None:
             # Live and unknown: an accelerometer that is absent or stalled holds windows back only so long.
-            n = max(n, int(np.sum(ends <= ends[-1] - ACC_WAIT_S)))
+            # The wait is at least two EMG frames, so a frame longer than the wait never decides windows
+            # before the matching ACC frame had its chance to arrive (live then equals offline).
+            wait = max(ACC_WAIT_S if self.acc is None else ACC_STALL_S, 2 * self._longest_push_s)
+            n = max(n, int(np.sum(ends <= ends[-1] - wait)))
         return n
 
     def _acc_features(self, ends: FloatArray) -> tuple[FloatArray, FloatArray]:
