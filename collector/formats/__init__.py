@@ -7,7 +7,12 @@ telegraf's ``plugins/inputs/all``: to add a format, add a module and import it b
 
 from __future__ import annotations
 
+from . import biosppy as biosppy  # registers "biosppy" (by name; .txt goes through "txt")
+from . import csvfile as csvfile  # registers "csv"
 from . import edf as edf  # registers "edf"
+from . import txt as txt  # registers "txt": BioSPPy or DataLOG by the first line
+from . import uci as uci  # registers "datalog" (UCI lower-limb EMG text export)
+from . import xdf as xdf  # registers "xdf"
 from .registry import available_formats, read_recording, register
 
 __all__ = ["available_formats", "read_recording", "register"]

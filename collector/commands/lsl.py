@@ -1,0 +1,77 @@
+"""``cramp-collector lsl``: publish a Lab Streaming Layer EMG (+ACC) stream over MQTT as a device.
+
+    cramp-collector lsl --stream "Delsys EMG" --acc-stream "Delsys ACC" --patient p07 --device lab1
+
+Runs until Ctrl-C (or ``--duration`` seconds of EMG), then sends the buffered samples with the
+end-of-stream flag, so the detector closes the night. See :mod:`collector.sources.lsl` for how channels
+and device times are taken from LSL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from .. import settings as settings_mod
+from ..config import CollectorSettings
+from ..errors import ConfigError
+from ..mqtt import connect, make_client
+from ..publisher import FramePublisher
+from ..sources.lsl import LslSource
+
+log = logging.getLogger(__name__)
+
+NAME = "lsl"
+HELP = "publish a Lab Streaming Layer EMG/ACC stream over MQTT as a live device (until Ctrl-C)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stream", required=True, metavar="NAME", help="LSL stream name with the EMG channels")
+    parser.add_argument("--acc-stream", metavar="NAME", help="LSL stream with the accelerometer (default: --stream)")
+    parser.add_argument("--emg", action="append", metavar="LABEL", help="EMG channel label (repeatable)")
+    parser.add_argument("--acc", action="append", metavar="LABEL", help="accelerometer channel label (3 times)")
+    parser.add_argument("--frame-s", type=float, default=0.25, help="seconds of samples per MQTT frame (default 0.25)")
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this much EMG")
+    parser.add_argument("--resolve-timeout", type=float, default=10.0, metavar="SECONDS", help="wait for the stream")
+    settings_mod.add_arguments(parser, CollectorSettings)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = settings_mod.load(CollectorSettings, args)
+    if not args.frame_s > 0:
+        raise ConfigError("--frame-s must be > 0 seconds")
+    source = LslSource(
+        args.stream,
+        args.acc_stream,
+        frame_s=args.frame_s,
+        resolve_timeout_s=args.resolve_timeout,
+        emg=args.emg,
+        acc=args.acc,
+    )
+    source.open()
+    client = make_client(cfg.mqtt_url, cfg.mqtt_client_id)
+    try:
+        connect(client)
+        publisher = FramePublisher(client, cfg.topic_prefix, cfg.patient, cfg.device)
+        log.info("streaming LSL %r to %s/%s (Ctrl-C ends the stream)", args.stream, cfg.patient, cfg.device)
+        try:
+            while args.duration is None or source.emg_seconds() < args.duration:
+                for frame in source.poll():
+                    publisher.wait_until_below(2000, timeout_s=600)
+                    publisher.publish(frame)
+        except KeyboardInterrupt:
+            log.info(
+                "stopping: sending the last %.2f s with end of stream", source.outs[0].buffered / source.outs[0].rate_hz
+            )
+        for frame in source.finish():
+            publisher.publish(frame)
+        publisher.flush(timeout_s=60)
+        close = getattr(publisher, "close", None)  # the spooling publisher has a pump thread to stop
+        if callable(close):
+            close()
+    finally:
+        source.close()
+        client.loop_stop()
+        client.disconnect()
+    log.info("published %d frames", publisher.stats.published)
+    return 0

@@ -1,0 +1,235 @@
+"""Lab Streaming Layer (LSL) streams as a source: any LSL EMG/ACC stream into the CrampWatch pipeline.
+
+Why: lab amplifiers (Delsys, BrainProducts, OpenBCI, Shimmer ...) publish on LSL, so a study can run the
+live detector on them without a driver of ours. pylsl bundles liblsl; streams are found by name on the
+local network.
+
+* Channels are chosen by their LSL meta-data units (``desc/channels/channel/unit``, e.g. ``microvolts``,
+  ``g``), with the same rules as for files (:mod:`collector.formats.columns`): EMG from one stream,
+  three ACC axes from one stream (the EMG stream itself or ``acc_stream``). A stream without units, with
+  an irregular rate (0 Hz) or a string format is refused with the reason.
+* Samples are converted to µV and g and sent as float64 frames of ``frame_s`` seconds. Device time is
+  sample-count based at the nominal rate (as for our wearables): the first EMG sample's LSL time stamp,
+  mapped to the wall clock, plus ``n / rate``; ACC starts at its own first time stamp. LSL's own
+  jitter therefore never reaches the detector; a stream that loses samples drifts (LSL cannot tell).
+* :meth:`LslSource.finish` sends what is buffered with the end-of-stream flag (on Ctrl-C, at
+  ``duration``, or when the EMG stream is lost).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import ConfigError, RecordingError
+from ..formats.columns import Column, factor, pick_channels
+from ..frames import FLAG_END_OF_STREAM, Channel, Frame, StreamKind
+from ..units import ACC_UNIT, EMG_UNIT
+
+__all__ = ["LslSource", "lsl_module"]
+
+log = logging.getLogger(__name__)
+
+_PER_STREAM = 1 << 16
+
+
+def lsl_module() -> Any:
+    """pylsl, imported on first use (it loads liblsl); typed as Any because pylsl has no type hints."""
+    import importlib
+
+    try:
+        return importlib.import_module("pylsl")
+    except ModuleNotFoundError:
+        raise ConfigError("LSL needs pylsl, an optional dependency: pip install 'crampwatch[lsl]'") from None
+
+
+@dataclass
+class _Out:
+    """One outgoing stream (EMG or ACC): which inlet columns, conversion, and frames cut so far."""
+
+    kind: StreamKind
+    inlet: int
+    columns: list[int]
+    factors: npt.NDArray[np.float64]
+    channels: tuple[Channel, ...]
+    rate_hz: float
+    n_per: int
+    buffer: list[npt.NDArray[np.float64]] = field(default_factory=list)
+    buffered: int = 0
+    seq: int = 0
+    sent: int = 0
+    t0_ns: int | None = None
+    ended: bool = False
+
+    def cut(self, *, last: bool) -> list[Frame]:
+        if self.t0_ns is None or self.ended:
+            return []
+        data = np.concatenate(self.buffer) if self.buffer else np.zeros((0, len(self.columns)))
+        frames = []
+        # Keep at least one sample back until the end, so the last frame can carry the end-of-stream flag.
+        stop = data.shape[0] if last else max(0, (data.shape[0] - 1) // self.n_per) * self.n_per
+        for s in range(0, stop, self.n_per):
+            chunk = data[s : min(s + self.n_per, stop)]
+            final = last and s + self.n_per >= stop
+            frames.append(self._frame(chunk, final))
+        self.buffer = [data[stop:]] if stop < data.shape[0] else []
+        self.buffered = data.shape[0] - stop
+        self.ended = last
+        return frames
+
+    def _frame(self, chunk: npt.NDArray[np.float64], final: bool) -> Frame:
+        assert self.t0_ns is not None
+        frame = Frame(
+            kind=self.kind,
+            seq=self.seq,
+            t0_ns=self.t0_ns + round(self.sent * 1e9 / self.rate_hz),
+            rate_hz=self.rate_hz,
+            channels=self.channels,
+            data=np.ascontiguousarray(chunk),
+            flags=FLAG_END_OF_STREAM if final else 0,
+        )
+        self.seq += 1
+        self.sent += chunk.shape[0]
+        return frame
+
+
+class LslSource:
+    """Frames from one or two LSL streams (see the module docstring). ``open()`` before polling."""
+
+    def __init__(
+        self,
+        emg_stream: str,
+        acc_stream: str | None = None,
+        *,
+        frame_s: float = 0.25,
+        resolve_timeout_s: float = 10.0,
+        emg: list[str] | None = None,
+        acc: list[str] | None = None,
+    ) -> None:
+        self.names = [emg_stream] + ([acc_stream] if acc_stream and acc_stream != emg_stream else [])
+        self.frame_s = frame_s
+        self.resolve_timeout_s = resolve_timeout_s
+        self.emg_labels = emg
+        self.acc_labels = acc
+        self.inlets: list[Any] = []
+        self.outs: list[_Out] = []
+        self._clock_offset_ns = 0
+
+    # -- set-up ------------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        pylsl = lsl_module()
+        infos = [self._resolve(pylsl, name) for name in self.names]
+        self.inlets = [pylsl.StreamInlet(info, max_buflen=360, processing_flags=0) for info in infos]
+        try:
+            full = [inlet.info(timeout=self.resolve_timeout_s) for inlet in self.inlets]
+            columns = [c for i, info in enumerate(full) for c in self._columns(i, info)]
+            where = "LSL " + " + ".join(repr(n) for n in self.names)
+            emg_cols, acc_cols = pick_channels(where, columns, emg=self.emg_labels, acc=self.acc_labels)
+        except BaseException:
+            self.close()
+            raise
+        self.outs = [self._out(StreamKind.EMG, emg_cols)]
+        if acc_cols:
+            self.outs.append(self._out(StreamKind.ACC, acc_cols))
+        for inlet in self.inlets:
+            inlet.open_stream(timeout=self.resolve_timeout_s)
+        # LSL time stamps are local_clock() seconds; device times are ns since the Unix epoch.
+        self._clock_offset_ns = time.time_ns() - round(pylsl.local_clock() * 1e9)
+        log.info(
+            "LSL: EMG %s at %g Hz%s",
+            [c.label for c in emg_cols],
+            emg_cols[0].rate_hz,
+            f", ACC {[c.label for c in acc_cols]} at {acc_cols[0].rate_hz:g} Hz" if acc_cols else ", no ACC",
+        )
+
+    def _resolve(self, pylsl: Any, name: str) -> Any:
+        found = pylsl.resolve_byprop("name", name, 1, self.resolve_timeout_s)
+        if not found:
+            seen = sorted({f"{s.name()} ({s.type()})" for s in pylsl.resolve_streams(1.0)})
+            raise ConfigError(
+                f"no LSL stream named {name!r} found within {self.resolve_timeout_s:g} s; streams on the "
+                f"network: {', '.join(seen) or 'none'}. Check --stream and that the source is running"
+            )
+        return found[0]
+
+    def _columns(self, index: int, info: Any) -> list[Column]:
+        name = info.name()
+        if info.channel_format() == lsl_module().cf_string:
+            raise RecordingError(f"LSL {name!r}", "is a string (marker) stream, not a signal")
+        channels = info.desc().child("channels").child("channel")
+        out = []
+        for j in range(info.channel_count()):
+            label = channels.child_value("label") or f"ch{j + 1}"
+            unit = channels.child_value("unit")
+            out.append(Column(index * _PER_STREAM + j, label, unit, info.nominal_srate(), f"stream {name!r}"))
+            channels = channels.next_sibling()
+        if not any(c.unit for c in out):
+            raise RecordingError(
+                f"LSL {name!r}",
+                "the stream's meta-data has no channel units (desc/channels/channel/unit), so µV and mV "
+                "cannot be told apart; publish units with the stream",
+            )
+        return out
+
+    def _out(self, kind: StreamKind, cols: list[Column]) -> _Out:
+        unit = EMG_UNIT if kind is StreamKind.EMG else ACC_UNIT
+        return _Out(
+            kind,
+            cols[0].index // _PER_STREAM,
+            [c.index % _PER_STREAM for c in cols],
+            np.array([factor(kind, c.unit) for c in cols]),
+            tuple(Channel(c.label, unit) for c in cols),
+            cols[0].rate_hz,
+            max(1, round(self.frame_s * cols[0].rate_hz)),
+        )
+
+    # -- streaming ---------------------------------------------------------------------------------
+
+    def poll(self, timeout_s: float = 0.2) -> list[Frame]:
+        """Pull what has arrived and return the complete frames (EMG first)."""
+        pulled: dict[int, tuple[npt.NDArray[np.float64], float]] = {}
+        for i, inlet in enumerate(self.inlets):
+            data, stamps = inlet.pull_chunk(timeout=timeout_s / len(self.inlets), max_samples=100_000)
+            if stamps:
+                pulled[i] = (np.asarray(data, dtype=np.float64), float(stamps[0]))
+        frames: list[Frame] = []
+        for out in self.outs:
+            if out.inlet not in pulled:
+                continue
+            data, first_stamp = pulled[out.inlet]
+            if out.t0_ns is None:
+                out.t0_ns = round(first_stamp * 1e9) + self._clock_offset_ns
+            out.buffer.append(data[:, out.columns] * out.factors)
+            out.buffered += data.shape[0]
+            frames.extend(out.cut(last=False))
+        return frames
+
+    def emg_seconds(self) -> float:
+        emg = self.outs[0]
+        return (emg.sent + emg.buffered) / emg.rate_hz
+
+    def finish(self) -> list[Frame]:
+        """The buffered samples as final frames, each stream's last one with the end-of-stream flag."""
+        return [f for out in self.outs for f in out.cut(last=True)]
+
+    def close(self) -> None:
+        for inlet in self.inlets:
+            inlet.close_stream()
+        self.inlets = []
+
+    def frames(self, duration_s: float | None = None) -> Iterator[Frame]:
+        """The :class:`~collector.sources.base.Source` interface: poll until ``duration_s`` of EMG."""
+        self.open()
+        try:
+            while duration_s is None or self.emg_seconds() < duration_s:
+                yield from self.poll()
+            yield from self.finish()
+        finally:
+            self.close()

@@ -1,0 +1,86 @@
+"""``cramp-detector batch``: detect events in every recording of a folder, in parallel on Dask.
+
+    cramp-detector batch cohort/ --out results/                       # local processes
+    cramp-detector batch /shared/cohort --out results/ --scheduler tcp://10.0.0.5:8786
+
+Writes ``results/events/<file>.events.csv`` per recording and ``results/summary.csv`` (one row per
+night), and prints the summary. A file that cannot be processed is listed with its error and the others
+go on; the exit code is 1 if any file failed. See :mod:`detector.batch`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from collector.errors import ConfigError
+
+from ..model import DEFAULT_MODEL
+
+NAME = "batch"
+HELP = "detect events in every recording under a folder, in parallel on Dask, with a cohort summary table"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "folder", type=Path, help="folder searched recursively for recordings (.edf .bdf .csv .xdf ...)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="results folder (events/ and summary.csv)")
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="an existing Dask scheduler (tcp://host:8786); its workers need this package and the files",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="worker processes of the local cluster (default: one per core)"
+    )
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model file (default: the shipped model)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..batch import find_recordings, format_table, run_cohort
+    from ..model import load_model
+
+    if not args.folder.is_dir():
+        raise ConfigError(f"{args.folder} is not a folder; give the folder that holds the recordings")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if args.scheduler and args.workers:
+        raise ConfigError("--workers sizes the local cluster; with --scheduler the cluster has its own workers")
+    load_model(args.model)  # a bad model fails here once, not in every task
+    files = find_recordings(args.folder)
+    if not files:
+        raise ConfigError(f"no recordings under {args.folder} (looked for .edf .bdf .csv .xdf .txt ...)")
+
+    def progress(finished: Iterable[Any], total: int) -> Iterable[Any]:
+        bar: Iterable[Any] = tqdm(finished, total=total, unit="night", desc="cohort", disable=args.no_progress)
+        return bar
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask's start/stop chatter at INFO
+    started = time.perf_counter()
+    cohort = run_cohort(
+        files,
+        args.folder,
+        args.model.resolve(),
+        args.out,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        progress=progress,
+    )
+    print(format_table(cohort.results))
+    print(
+        f"{len(cohort.results)} recording(s), {len(cohort.failed)} failed, in {time.perf_counter() - started:.1f} s "
+        f"-> {args.out / 'summary.csv'}",
+        file=sys.stderr,
+    )
+    for r in cohort.failed:
+        print(f"FAILED {r.file}: {r.error}", file=sys.stderr)
+    return 1 if cohort.failed else 0

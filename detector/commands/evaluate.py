@@ -1,0 +1,114 @@
+"""``cramp-detector evaluate``: score a detector's events against the truth (``shared/reference/events.md``).
+
+cramp-detector evaluate night.edf --truth night.csv     one recording, truth from a CSV
+cramp-detector evaluate night.edf                       truth: night.truth.csv, night.csv, else EDF+ annotations
+cramp-detector evaluate nights/ --json scores.json      every recording in a folder
+cramp-detector evaluate nights/ --events detected/      score event CSVs instead of running a detector
+cramp-detector evaluate --simulated 16 --detector rms   held-out simulated nights, scoring a peer detector
+cramp-detector evaluate real/ --no-events               recordings without cramps or spasms: false alarms
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..model import DEFAULT_MODEL
+
+NAME = "evaluate"
+HELP = "score detected cramps and spasms against the truth: precision, recall, F1, false alarms/h, onset error"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..evaluate import DETECTORS
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (__doc__ or "").split("\n\n", 1)[1]
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="recording files and/or folders of them")
+    parser.add_argument(
+        "--truth",
+        type=Path,
+        metavar="FILE_OR_DIR",
+        help="truth CSV (type,onset_s,offset_s[,subtype]) of the one recording, or a folder of <stem>.truth.csv / "
+        "<stem>.csv (default: next to each recording, else the recording's EDF+ annotations)",
+    )
+    parser.add_argument(
+        "--events",
+        type=Path,
+        metavar="FILE_OR_DIR",
+        help="score these event CSVs (as `detect --out` writes) instead of running a detector: a file for one "
+        "recording, or a folder of <stem>.events.csv / <stem>.csv",
+    )
+    parser.add_argument(
+        "--no-events",
+        action="store_true",
+        help="the recordings hold no cramp or spasm (e.g. voluntary movement): every detection is a false alarm",
+    )
+    parser.add_argument(
+        "--simulated",
+        type=int,
+        metavar="N",
+        help="score N held-out simulated nights (HELDOUT_RANGES, seeds disjoint from training) instead of files",
+    )
+    parser.add_argument("--night-s", type=float, default=1800.0, help="simulated night length (default 1800 s)")
+    parser.add_argument("--density", type=float, default=3.0, help="simulated event density (default 3)")
+    parser.add_argument("--seed", type=int, default=1, help="simulated nights' seed block (default 1, as `train`)")
+    parser.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default="model",
+        help="what finds the events: the model, or a peer (rms, neurokit; see docs/peers.md). Default: model",
+    )
+    parser.add_argument("--model", type=Path, default=None, help=f"model file (default: {DEFAULT_MODEL.name})")
+    parser.add_argument("--format", dest="fmt", help="recording format name (default: from each file's suffix)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write per-recording and pooled scores as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..evaluate import evaluate, evaluate_simulated, file_cases, make_detector
+
+    if args.simulated is not None:
+        given = [
+            flag
+            for flag, value in (
+                ("PATH", args.paths),
+                ("--truth", args.truth),
+                ("--events", args.events),
+                ("--no-events", args.no_events),
+            )
+            if value
+        ]
+        if given:
+            raise ConfigError(f"--simulated scores simulated nights; it cannot be combined with {', '.join(given)}")
+        detect, described = make_detector(args.detector, args.model)
+        result = evaluate_simulated(
+            detect,
+            args.simulated,
+            night_s=args.night_s,
+            density=args.density,
+            seed=args.seed,
+            detector=described,
+            progress=not args.no_progress,
+        )
+    else:
+        if not args.paths:
+            raise ConfigError("nothing to evaluate: name recording files or folders, or pass --simulated N")
+        cases = file_cases(args.paths, truth=args.truth, events=args.events, no_events=args.no_events, fmt=args.fmt)
+        if args.events is not None:
+            detect, described = None, {"name": "events", "events": str(args.events)}
+        else:
+            detect, described = make_detector(args.detector, args.model)
+        source = {"kind": "files", "paths": [str(p) for p in args.paths], "no_events": args.no_events}
+        result = evaluate(cases, detect, detector=described, source=source, progress=not args.no_progress)
+    print(result.table())
+    if args.json:
+        try:
+            args.json.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+        except OSError as err:
+            raise ConfigError(f"--json {args.json}: cannot write ({err.strerror})") from None
+        print(f"scores -> {args.json}", file=sys.stderr)
+    return 0
