@@ -12,7 +12,7 @@ from ..events import CSV_FIELDS
 from ..model import DEFAULT_MODEL
 
 NAME = "detect"
-HELP = "detect cramps and spasms in a recording (EDF, EDF+, BDF, BDF+) and write them as CSV"
+HELP = "detect cramps, spasms and PLMs in a recording (EDF/BDF, CSV, XDF, BioSPPy or UCI text) and write them as CSV"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
