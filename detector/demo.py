@@ -151,14 +151,14 @@ def run_demo(
     plms = [e for e in service.events_log if e.type == "plm"]
     truth = [a for a in read_annotations(truth_file) if a.type in ("cramp", "spasm")]
     print(f"\n{duration_s / 60:.0f}-minute simulated night (seed {seed}) processed in {elapsed:.1f} s\n")
-    print(f"{'truth':<36}| detected")
+    print(f"{'truth':<40}| detected")
     rows = sorted([(a.onset_s, "t", a) for a in truth] + [(e.onset_s, "d", e) for e in events], key=lambda r: r[0])
     for _, _, item in rows:
         text = f"{item.type:<7}{item.onset_s:8.1f} - {item.offset_s:8.1f} s"
         if isinstance(item, Event):
-            print(f"{'':<36}| {text}  conf {item.confidence:.2f}  peak {item.peak_uv:.0f} uV")
+            print(f"{'':<40}| {text}  conf {item.confidence:.2f}  peak {item.peak_uv:.0f} uV")
         else:
-            print(f"{text} {item.subtype:<10}|")
+            print(f"{text} {item.subtype:<11}|")
     print("\n" + format_table(score(truth, events, duration_s / 3600)))
     n_plm_true = sum(a.type == "plm" for a in read_annotations(truth_file))
     print(
