@@ -99,7 +99,8 @@ def parse_device(spec: str) -> tuple[str, str | None]:
     return name.strip().lower(), (address.strip().upper() or None)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, *, runner_cls: type[BleRunner] = BleRunner) -> int:
+    """Stream the device. ``runner_cls`` is the seam tests use to put the runner on a virtual radio."""
     cfg = settings_mod.load(CollectorSettings, args)
     name, address = parse_device(args.ble_device)
     profile = get_profile(name)
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         if event in ("connected", "backoff"):  # link changes show on the status topic at once
             status.publish()
 
-    runner = BleRunner(
+    runner = runner_cls(
         profile,
         publisher,
         address=address,

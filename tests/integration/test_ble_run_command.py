@@ -18,7 +18,7 @@ import pytest
 
 from collector import wire
 from collector.ble.runner import BleRunner, RunnerStats
-from collector.cli import main
+from collector.cli import build_parser
 from collector.commands import run as run_command
 from collector.frames import FLAG_END_OF_STREAM, Frame, StreamKind
 from collector.mqtt import connect, make_client
@@ -41,9 +41,7 @@ class VirtualRadioRunner(BleRunner):
         return await super().run(stop, duration_s=duration_s)
 
 
-def test_run_streams_a_night_and_ends_it_after_duration(
-    mosquitto: MosquittoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_run_streams_a_night_and_ends_it_after_duration(mosquitto: MosquittoServer, tmp_path: Path) -> None:
     frames: list[Frame] = []
     statuses: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -60,10 +58,9 @@ def test_run_streams_a_night_and_ends_it_after_duration(
     listener.on_message = on_message
     connect(listener)
     time.sleep(0.3)
-    monkeypatch.setattr(run_command, "BleRunner", VirtualRadioRunner)
     spool = tmp_path / "spool.db"
     try:
-        rc = main(
+        args = build_parser().parse_args(
             [
                 "run",
                 "--device",
@@ -80,7 +77,8 @@ def test_run_streams_a_night_and_ends_it_after_duration(
                 "0.5",
             ]
         )
-        assert rc == 0
+        # The real command, parsed from real arguments; only the radio is virtual (no Bluetooth here).
+        assert run_command.run(args, runner_cls=VirtualRadioRunner) == 0
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with lock:
