@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from .commands import COMMANDS
+from .commands import COMMANDS, add_commands
 from .errors import CollectorError
 
 
@@ -24,11 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(__doc__ or "").split("\n\n")[0].split(": ", 1)[-1],
         epilog="Run 'cramp-collector COMMAND --help' for a command's options.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
-        p = sub.add_parser(command.NAME, help=command.HELP, description=command.HELP)
-        command.add_arguments(p)
-        p.set_defaults(run=command.run)
+    add_commands(parser, COMMANDS)
     return parser
 
 

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .settings import ServiceSettings, check_mqtt_url
+from .settings import ServiceSettings
 from .spool import default_state_dir
-from .topics import DEFAULT_PREFIX, check_id, check_prefix
+from .topics import DEFAULT_PREFIX, check_id
 
 
 class CollectorSettings(ServiceSettings):
@@ -44,19 +44,6 @@ class CollectorSettings(ServiceSettings):
     ble_scan_timeout_s: float = Field(10.0, gt=0, description="seconds one BLE scan looks for the sensor")
     status_interval_s: float = Field(30.0, gt=0, description="seconds between retained status messages")
 
-    @field_validator("mqtt_url")
-    @classmethod
-    def _mqtt(cls, v: str) -> str:
-        return check_mqtt_url(v)
-
-    @field_validator("topic_prefix")
-    @classmethod
-    def _prefix(cls, v: str) -> str:
-        try:
-            return check_prefix(v)
-        except Exception as err:
-            raise ValueError(str(err)) from None
-
     @field_validator("patient", "device")
     @classmethod
     def _ids(cls, v: str) -> str:
@@ -64,13 +51,6 @@ class CollectorSettings(ServiceSettings):
             return check_id(v, "id")
         except Exception as err:
             raise ValueError(str(err)) from None
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, v: str) -> str:
-        if v.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
-        return v.upper()
 
     @property
     def spool_file(self) -> Path:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from .errors import ConfigError
+from .errors import CollectorError, ConfigError
+from .topics import check_prefix
 
 ENV_PREFIX = "CRAMP_"
 S = TypeVar("S", bound="ServiceSettings")
@@ -26,6 +27,27 @@ class ServiceSettings(BaseModel):
     """Base of a service's settings model."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Settings every service has; validated once here (check_fields=False: a service may lack one).
+    @field_validator("mqtt_url", check_fields=False)
+    @classmethod
+    def _mqtt_url(cls, v: str) -> str:
+        return check_mqtt_url(v)
+
+    @field_validator("topic_prefix", check_fields=False)
+    @classmethod
+    def _topic_prefix(cls, v: str) -> str:
+        try:
+            return check_prefix(v)
+        except CollectorError as err:  # pydantic reports only ValueError with the setting's name
+            raise ValueError(str(err)) from None
+
+    @field_validator("log_level", check_fields=False)
+    @classmethod
+    def _log_level(cls, v: str) -> str:
+        if v.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
+        return v.upper()
 
     @classmethod
     def flag(cls, name: str) -> str:

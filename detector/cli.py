@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 
+from collector.commands import add_commands
 from collector.errors import CollectorError
 
 from .commands import COMMANDS
@@ -30,11 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=doc.split("\n\n", 1)[1],
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
-        p = sub.add_parser(command.NAME, help=command.HELP, description=command.HELP)
-        command.add_arguments(p)
-        p.set_defaults(run=command.run)
+    add_commands(parser, COMMANDS)
     return parser
 
 

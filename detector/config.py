@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from collector.settings import ServiceSettings, check_http_url, check_mqtt_url
-from collector.topics import DEFAULT_PREFIX, check_prefix
+from collector.settings import ServiceSettings, check_http_url
+from collector.topics import DEFAULT_PREFIX
 
 from .model import DEFAULT_MODEL
 
@@ -36,24 +36,7 @@ class DetectorSettings(ServiceSettings):
     publish_events: bool = Field(True, description="also publish each event as JSON on <prefix>/<patient>/events")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
 
-    @field_validator("mqtt_url")
-    @classmethod
-    def _mqtt(cls, v: str) -> str:
-        return check_mqtt_url(v)
-
     @field_validator("influx_url")
     @classmethod
     def _influx(cls, v: str) -> str:
         return check_http_url(v) if v else v
-
-    @field_validator("topic_prefix")
-    @classmethod
-    def _prefix(cls, v: str) -> str:
-        return check_prefix(v)
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, v: str) -> str:
-        if v.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
-        return v.upper()

@@ -30,6 +30,7 @@ from ..errors import ConfigError
 from ..formats import read_recording
 from ..mqtt import connect, make_client
 from ..publisher import FramePublisher
+from ..sources.base import parse_speed
 from ..sources.replay import DEFAULT_FRAME_S, ReplaySource, device_id_for, merged, paced, start_ns_of
 from ..topics import check_id
 
@@ -42,23 +43,11 @@ HELP = "publish recording files (EDF, BDF, CSV, XDF, ...) over MQTT as live devi
 BACKLOG_FRAMES = 2000
 
 
-def _speed(text: str) -> float | None:
-    if text == "max":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--speed takes a factor like 1, 60 or 'max', not {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("--speed must be > 0 (1 = real time) or 'max'")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="recording(s); several = several devices")
     parser.add_argument(
         "--speed",
-        type=_speed,
+        type=parse_speed,
         default=1.0,
         metavar="FACTOR",
         help="1 = real time (default), 60 = 60x, max = as fast as the broker takes it",

@@ -14,7 +14,7 @@ from ..config import CollectorSettings
 from ..mqtt import connect, make_client
 from ..publisher import FramePublisher
 from ..recording import write_annotations
-from ..sources import SimulatedSource, paced
+from ..sources import SimulatedSource, paced, parse_speed
 
 log = logging.getLogger(__name__)
 
@@ -22,23 +22,11 @@ NAME = "simulate"
 HELP = "publish a simulated night (physiological sEMG + ACC with cramps, spasms and look-alikes)"
 
 
-def _speed(text: str) -> float | None:
-    if text == "max":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--speed takes a factor like 1, 60 or 'max', not {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("--speed must be > 0 (1 = real time) or 'max'")
-    return value
-
-
 def add_arguments(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--duration", type=float, default=1200.0, metavar="SECONDS", help="night length (default 1200)")
     sim.add_argument(
         "--speed",
-        type=_speed,
+        type=parse_speed,
         default=1.0,
         metavar="FACTOR",
         help="1 = real time, 60 = 60x, max = as fast as the broker takes it",

@@ -4,7 +4,7 @@ simulated   the simulated wearable (collector.simulate), at real time or faster
 (ble, replay: later modules, same interface)
 """
 
-from .base import Source, paced
+from .base import Source, paced, parse_speed
 from .simulated import SimulatedSource
 
-__all__ = ["SimulatedSource", "Source", "paced"]
+__all__ = ["SimulatedSource", "Source", "paced", "parse_speed"]

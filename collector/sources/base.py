@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Iterator
 from typing import Protocol
@@ -13,6 +14,19 @@ class Source(Protocol):
     """Yields frames of all its streams in device-time order; the last frame of each stream has EOS set."""
 
     def frames(self) -> Iterator[Frame]: ...
+
+
+def parse_speed(text: str) -> float | None:
+    """``--speed`` for :func:`paced`: a factor of real time (1 = real time), or ``max`` (None: at once)."""
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--speed takes a factor like 1, 60 or 'max', not {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("--speed must be > 0 (1 = real time) or 'max'")
+    return value
 
 
 def paced(frames: Iterator[Frame], speed: float | None, start_ns: int) -> Iterator[Frame]:
