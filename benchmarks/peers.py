@@ -39,6 +39,7 @@ from detector.evaluate import (
 )
 from detector.model import DEFAULT_MODEL
 from detector.scoring import TypeScore
+from detector.train import TrainConfig
 
 DATA_ROOT = Path("/work/shared/data/real")
 #: Real recordings without cramps or spasms, relative to ``--data-root``: (label, folder, glob).
@@ -47,6 +48,8 @@ REAL_SETS = (
     ("BioSPPy examples", "biosppy", "emg*.txt"),
 )
 ROOT = Path(__file__).resolve().parent.parent
+#: The held-out nights `cramp-detector train` scores its model on, so both tables show the same nights.
+HELDOUT_NIGHTS = TrainConfig().heldout_nights
 
 
 def _real_files(root: Path) -> dict[str, list[Path]]:
@@ -102,6 +105,8 @@ def render(
         nk_version = "not installed"
     real_hours = next(iter(real.values())).hours if real else 0.0
     model_path = _relative(Path(model["model"])) if "model" in model else "–"
+    cfg = TrainConfig()
+    train_seeds = f"{cfg.seed * 100_000}-{cfg.seed * 100_000 + cfg.nights - 1}"
     lines = [
         "# CrampWatch against its peers",
         "",
@@ -189,7 +194,7 @@ def render(
         "",
         f"- **Simulated nights**: `collector.simulate.Night(duration_s={src['night_s']:g}, seed, "
         f"ranges=HELDOUT_RANGES, event_density={src['density']:g})`, seeds {src['seeds'][0]}-{src['seeds'][1]} "
-        "(training uses 100000-100063), exactly the nights `cramp-detector train` scores its model on; "
+        f"(training uses {train_seeds}), exactly the nights `cramp-detector train` scores its model on; "
         f"{no_acc} of them without accelerometer (by seed, as in training). EMG rates: "
         f"{', '.join(f'{r:g}' for r in rates)} Hz; HELDOUT_RANGES gains, noise floors (up to 30 µV), mains (up to "
         "100 µV) and ECG bleed lie outside the training ranges. Truth: the simulator's, scored as "
@@ -241,7 +246,9 @@ def render(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nights", type=int, default=16, help="held-out simulated nights (default 16)")
+    parser.add_argument(
+        "--nights", type=int, default=HELDOUT_NIGHTS, help=f"held-out simulated nights (default {HELDOUT_NIGHTS})"
+    )
     parser.add_argument("--night-s", type=float, default=1800.0, help="night length (default 1800 s)")
     parser.add_argument("--density", type=float, default=3.0, help="event density (default 3)")
     parser.add_argument("--seed", type=int, default=1, help="held-out seed block, as `train --seed` (default 1)")
@@ -264,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks.peers" + "".join(
         f" {flag} {value}"
         for flag, value, default in (
-            ("--nights", args.nights, 16),
+            ("--nights", args.nights, HELDOUT_NIGHTS),
             ("--night-s", f"{args.night_s:g}", "1800"),
             ("--density", f"{args.density:g}", "3"),
             ("--seed", args.seed, 1),

@@ -16,11 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_MODEL, help=f"model file to write (default {DEFAULT_MODEL.name})"
     )
-    parser.add_argument("--nights", type=int, default=64, help="training nights (default 64)")
+    parser.add_argument("--nights", type=int, default=320, help="training nights (default 320)")
     parser.add_argument("--night-s", type=float, default=1200.0, help="length of each training night (default 1200)")
     parser.add_argument("--density", type=float, default=3.0, help="event density of training nights (default 3)")
     parser.add_argument("--seed", type=int, default=1, help="master seed (default 1)")
-    parser.add_argument("--heldout-nights", type=int, default=16, help="held-out nights to score (default 16)")
+    parser.add_argument("--heldout-nights", type=int, default=48, help="held-out nights to score (default 48)")
     parser.add_argument("--heldout-s", type=float, default=1800.0, help="length of each held-out night (default 1800)")
     parser.add_argument(
         "--negatives",
@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="PATH",
         help="real no-cramp recording (or folder) NOT used in training: cramps/spasms found there go in the card",
+    )
+    parser.add_argument(
+        "--cv-folds", type=int, default=3, help="cross-validation folds, split by night (default 3; 0 skips it)"
     )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
 
@@ -52,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         negatives=tuple(args.negatives),
         check=tuple(args.check),
+        cv_folds=args.cv_folds,
     )
     card = train(args.out, cfg)
     print(card["heldout"]["table"])
