@@ -1,0 +1,56 @@
+"""The shipped model's card is consistent: disjoint seed blocks, a usable calibration, honest held-out scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detector.model import DEFAULT_MODEL, Model, load_model
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return load_model(DEFAULT_MODEL)
+
+
+def _block(seeds: list[int]) -> range:
+    return range(seeds[0], seeds[1] + 1)
+
+
+def test_training_calibration_and_heldout_seeds_do_not_overlap(model: Model) -> None:
+    card = model.card
+    train = _block(card["training_data"]["seeds"])
+    calibration = _block(card["calibration"]["seeds"])
+    heldout = _block(card["heldout"]["seeds"])
+    assert len(train) == card["training_data"]["nights"]
+    assert len(heldout) == card["heldout"]["nights"]
+    assert not set(train) & set(calibration)
+    assert not set(train) & set(heldout)
+    assert not set(calibration) & set(heldout)
+    assert card["heldout"]["ranges"] == "HELDOUT_RANGES"
+
+
+def test_calibration_is_monotone_and_maps_into_it(model: Model) -> None:
+    table = model.card["calibration"]
+    raw, calibrated = np.array(table["raw"]), np.array(table["calibrated"])
+    assert raw.size == calibrated.size >= 2
+    assert np.all(np.diff(raw) > 0)
+    assert np.all(np.diff(calibrated) >= 0)
+    assert np.all((calibrated > 0) & (calibrated < 1))
+    assert table["events"] >= table["true_events"] > 0
+    # Below the table's range the lowest bin applies, above it the highest, in between it interpolates.
+    assert model.calibrated(0.0) == pytest.approx(calibrated[0])
+    assert model.calibrated(1.0) == pytest.approx(calibrated[-1])
+    middle = model.calibrated(float(raw[:2].mean()))
+    assert calibrated[0] <= middle <= calibrated[1]
+
+
+def test_heldout_scores_are_consistent_counts(model: Model) -> None:
+    for kind in ("cramp", "spasm"):
+        s = model.card["heldout"]["scores"][kind]
+        assert 0 <= s["matched"] <= min(s["true"], s["predicted"])
+        precision = s["matched"] / s["predicted"] if s["predicted"] else 1.0
+        recall = s["matched"] / s["true"] if s["true"] else 1.0
+        assert s["precision"] == pytest.approx(precision, abs=1e-4)
+        assert s["recall"] == pytest.approx(recall, abs=1e-4)
+        assert s["false_alarms_per_hour"] == pytest.approx((s["predicted"] - s["matched"]) / s["hours"], abs=1e-3)
