@@ -37,7 +37,7 @@ from collector.recording import Recording, read_annotations
 from collector.simulate import HELDOUT_RANGES, Night
 
 from .errors import ConfigError, DetectorError
-from .scoring import Interval, TypeScore, combine, format_table, score
+from .scoring import Interval, ScoringError, TypeScore, combine, errors, format_table, score
 
 __all__ = [
     "DETECTORS",
@@ -312,6 +312,7 @@ class RecordingScore:
     detect_s: float | None
     cpu_s: float | None
     scores: dict[str, TypeScore]
+    errors: tuple[ScoringError, ...] = ()
 
     @property
     def x_real_time(self) -> float | None:
@@ -328,6 +329,7 @@ class RecordingScore:
             "cpu_s": None if self.cpu_s is None else round(self.cpu_s, 3),
             "x_real_time": None if self.x_real_time is None else round(self.x_real_time, 1),
             "scores": {k: v.as_dict() for k, v in self.scores.items()},
+            "errors": [e.as_dict() for e in self.errors],
         }
 
 
@@ -386,6 +388,19 @@ class Evaluation:
             + format_table(self.pooled)
         )
         return "\n".join(rows) + "\n\n" + summary
+
+    def errors_table(self) -> str:
+        """Every miss and false prediction of every recording, with what lay near it."""
+        rows = [f"{'recording':<24} {'error':<7} {'type':<7} {'onset s':>9} {'offset s':>9}  near"]
+        for r in self.recordings:
+            for e in r.errors:
+                near = ", ".join(e.near) or "-"
+                rows.append(
+                    f"{Path(r.name).name:<24} {e.kind:<7} {e.type:<7} {e.onset_s:>9.1f} {e.offset_s:>9.1f}  {near}"
+                )
+        if len(rows) == 1:
+            return "no missed or false events"
+        return "\n".join(rows)
 
     def as_dict(self) -> dict[str, Any]:
         """Everything, JSON-ready (NaN becomes null)."""
@@ -482,6 +497,7 @@ def _scored(raws: Sequence[_Raw], detector: dict[str, Any], source: dict[str, An
             r.detect_s,
             r.cpu_s,
             score(r.truth, r.predicted, r.hours, types),
+            tuple(errors(r.truth, r.predicted, BASE_TYPES)),
         )
         for r in raws
     )

@@ -114,6 +114,68 @@ def score(
     return out
 
 
+#: An error's neighbourhood: annotations starting or ending this close to it are listed as "near" it.
+NEAR_S = 2.0
+
+
+@dataclass(frozen=True)
+class ScoringError:
+    """One missed true event or one false prediction, with what lay near it (to see what was confused)."""
+
+    kind: str  # "missed" (a true event no prediction matched) or "false" (a prediction matching no true event)
+    type: str
+    onset_s: float
+    offset_s: float
+    near: tuple[str, ...]  # "false": truth annotations nearby (look-alikes too); "missed": predictions nearby
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "type": self.type,
+            "onset_s": round(self.onset_s, 3),
+            "offset_s": round(self.offset_s, 3),
+            "near": list(self.near),
+        }
+
+
+def _label(x: Interval) -> str:
+    subtype = getattr(x, "subtype", "") or ""
+    return f"{x.type}/{subtype}" if subtype else x.type
+
+
+def _near(x: Interval, others: Sequence[Interval]) -> tuple[str, ...]:
+    return tuple(
+        sorted({_label(o) for o in others if o.offset_s > x.onset_s - NEAR_S and o.onset_s < x.offset_s + NEAR_S})
+    )
+
+
+def errors(
+    truth: Sequence[Interval], predicted: Sequence[Interval], types: Sequence[str] = ("cramp", "spasm")
+) -> list[ScoringError]:
+    """Every miss and false prediction of ``types``, matched as :func:`score` matches, in time order.
+
+    A false prediction lists every truth annotation near it, including ones that are not scored (the
+    simulator's ``voluntary``, ``turn``, ``artifact``...): that is what the detector took for an event.
+    """
+    out = []
+    for kind in types:
+        t = [x for x in truth if x.type == kind]
+        p = [x for x in predicted if x.type == kind]
+        pairs = match(t, p)
+        hit_t, hit_p = {i for i, _ in pairs}, {j for _, j in pairs}
+        out += [
+            ScoringError("missed", kind, x.onset_s, x.offset_s, _near(x, predicted))
+            for i, x in enumerate(t)
+            if i not in hit_t
+        ]
+        out += [
+            ScoringError("false", kind, x.onset_s, x.offset_s, _near(x, truth))
+            for j, x in enumerate(p)
+            if j not in hit_p
+        ]
+    return sorted(out, key=lambda e: (e.onset_s, e.kind))
+
+
 def combine(scores: Sequence[dict[str, TypeScore]]) -> dict[str, TypeScore]:
     """Pool per-recording scores (sums counts and hours, pools onset errors)."""
     out: dict[str, TypeScore] = {}

@@ -64,6 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=None, help=f"model file (default: {DEFAULT_MODEL.name})")
     parser.add_argument("--format", dest="fmt", help="recording format name (default: from each file's suffix)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write per-recording and pooled scores as JSON")
+    parser.add_argument(
+        "--errors",
+        action="store_true",
+        help="also list every missed and false cramp/spasm with what lay near it (e.g. a 'voluntary' look-alike)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -105,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         source = {"kind": "files", "paths": [str(p) for p in args.paths], "no_events": args.no_events}
         result = evaluate(cases, detect, detector=described, source=source, progress=not args.no_progress)
     print(result.table())
+    if args.errors:
+        print("\n" + result.errors_table())
     if args.json:
         try:
             args.json.write_text(json.dumps(result.as_dict(), indent=2) + "\n")

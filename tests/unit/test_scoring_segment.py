@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from collector.recording import Annotation
-from detector.scoring import combine, iou, score
+from detector.scoring import combine, errors, iou, score
 from detector.segment import Segmenter, SegmentRules
 
 
@@ -19,6 +19,24 @@ def test_iou_and_one_to_one_greedy_matching() -> None:
     assert s["cramp"].false_alarms_per_hour == 1.0
     assert s["cramp"].median_onset_error_s == 5.0
     assert s["spasm"].matched == 0 and s["spasm"].f1 == 0.0
+
+
+def test_errors_list_misses_and_false_events_with_what_was_near() -> None:
+    truth = [
+        Annotation("cramp", 100, 200),
+        Annotation("spasm", 300, 302, "flexor"),
+        Annotation("voluntary", 500, 504),  # a look-alike: not scored, but named next to a false spasm
+    ]
+    pred = [Annotation("cramp", 101, 199), Annotation("spasm", 499, 501), Annotation("plm", 300.5, 301.5)]
+    out = errors(truth, pred)
+    assert [(e.kind, e.type, e.onset_s) for e in out] == [("missed", "spasm", 300), ("false", "spasm", 499)]
+    assert out[0].near == ("plm",)  # what the detector reported instead
+    assert out[1].near == ("voluntary",)
+    assert out[1].as_dict()["near"] == ["voluntary"]
+    # a matched pair is never an error, and the counts agree with score()
+    s = score(truth, pred, 1.0)
+    assert sum(e.kind == "missed" for e in out) == sum(v.true - v.matched for v in s.values())
+    assert sum(e.kind == "false" for e in out) == sum(v.predicted - v.matched for v in s.values())
 
 
 def test_low_overlap_does_not_match() -> None:
