@@ -39,7 +39,7 @@ from detector.evaluate import (
 )
 from detector.model import DEFAULT_MODEL
 from detector.scoring import TypeScore
-from detector.train import TrainConfig
+from detector.train import TrainConfig, training_seeds
 
 DATA_ROOT = Path("/work/shared/data/real")
 #: Real recordings without cramps or spasms, relative to ``--data-root``: (label, folder, glob).
@@ -105,8 +105,8 @@ def render(
         nk_version = "not installed"
     real_hours = next(iter(real.values())).hours if real else 0.0
     model_path = _relative(Path(model["model"])) if "model" in model else "–"
-    cfg = TrainConfig()
-    train_seeds = f"{cfg.seed * 100_000}-{cfg.seed * 100_000 + cfg.nights - 1}"
+    seeds = training_seeds(TrainConfig())
+    train_seeds = f"{seeds[0]}-{seeds[-1]}"
     lines = [
         "# CrampWatch against its peers",
         "",

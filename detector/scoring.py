@@ -97,6 +97,15 @@ def match(truth: Sequence[Interval], predicted: Sequence[Interval]) -> list[tupl
     return out
 
 
+def _matched(
+    truth: Sequence[Interval], predicted: Sequence[Interval], kind: str
+) -> tuple[list[Interval], list[Interval], list[tuple[int, int]]]:
+    """The true and predicted events of one type, and their one-to-one matches."""
+    t = [x for x in truth if x.type == kind]
+    p = [x for x in predicted if x.type == kind]
+    return t, p, match(t, p)
+
+
 def score(
     truth: Sequence[Interval],
     predicted: Sequence[Interval],
@@ -106,9 +115,7 @@ def score(
     """Per-type scores of one recording (or of several concatenated with offsets)."""
     out = {}
     for kind in types:
-        t = [x for x in truth if x.type == kind]
-        p = [x for x in predicted if x.type == kind]
-        pairs = match(t, p)
+        t, p, pairs = _matched(truth, predicted, kind)
         errors = tuple(p[j].onset_s - t[i].onset_s for i, j in pairs)
         out[kind] = TypeScore(kind, len(t), len(p), len(pairs), hours, errors)
     return out
@@ -159,9 +166,7 @@ def errors(
     """
     out = []
     for kind in types:
-        t = [x for x in truth if x.type == kind]
-        p = [x for x in predicted if x.type == kind]
-        pairs = match(t, p)
+        t, p, pairs = _matched(truth, predicted, kind)
         hit_t, hit_p = {i for i, _ in pairs}, {j for _, j in pairs}
         out += [
             ScoringError("missed", kind, x.onset_s, x.offset_s, _near(x, predicted))

@@ -77,6 +77,11 @@ class TrainConfig:
     cv_folds: int = 3  # grouped (by night or file) cross-validation folds; 0 skips it
 
 
+def training_seeds(cfg: TrainConfig) -> list[int]:
+    """Seeds of the training nights (the held-out and calibration seed blocks lie elsewhere)."""
+    return [cfg.seed * 100_000 + i for i in range(cfg.nights)]
+
+
 def window_labels(ends_s: npt.NDArray[np.float64], annotations: tuple[Annotation, ...]) -> npt.NDArray[np.str_]:
     """Class of each window, from the truth at the window's centre (0.5 s before its end)."""
     centre = ends_s - 0.5
@@ -96,6 +101,11 @@ def _drop_acc(rec: Recording) -> Recording:
     return Recording(emg=rec.emg, acc=None, annotations=rec.annotations, source=rec.source, meta=rec.meta)
 
 
+def _drop_acc_by_seed(rec: Recording, seed: int, fraction: float) -> Recording:
+    """``rec`` without its accelerometer for a ``fraction`` of seeds (the same seeds every run)."""
+    return _drop_acc(rec) if np.random.default_rng([seed, 7]).random() < fraction else rec
+
+
 def training_night(seed: int, night_s: float, density: float, ranges: ParamRanges = TRAIN_RANGES) -> Night:
     """A domain-randomised night with the rare classes boosted (RATE_BOOST)."""
     params = ranges.sample(np.random.default_rng(seed))
@@ -107,9 +117,7 @@ def night_windows(
     seed: int, night_s: float, density: float, ranges: ParamRanges = TRAIN_RANGES
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features and labels of every window of one simulated night."""
-    rec = training_night(seed, night_s, density, ranges).recording()
-    if np.random.default_rng([seed, 7]).random() < NO_ACC_FRACTION:
-        rec = _drop_acc(rec)
+    rec = _drop_acc_by_seed(training_night(seed, night_s, density, ranges).recording(), seed, NO_ACC_FRACTION)
     out = run_recording(rec, None, keep_features=True)
     assert out.features is not None and out.window_end_s is not None
     return out.features, window_labels(out.window_end_s, rec.annotations)
@@ -154,8 +162,7 @@ def negative_windows(path: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     except RecordingError as err:
         log.warning("negatives: skipping %s", err)
         return np.zeros((0, len(NAMES))), np.zeros(0, dtype=str)
-    if rec.acc is not None and np.random.default_rng([seed, 7]).random() < 0.5:
-        rec = _drop_acc(rec)
+    rec = _drop_acc_by_seed(rec, seed, 0.5)
     xs, ys = [], []
     for variant in (rec, _padded_with_rest(rec, seed)):
         out = run_recording(variant, None, keep_features=True)
@@ -242,10 +249,8 @@ def evaluate_heldout(model: Model, cfg: TrainConfig, *, progress: bool = True) -
     without_acc = 0
     for s in tqdm(seeds, desc="held-out nights", disable=not progress, unit="night"):
         night = Night(cfg.heldout_s, s, ranges=HELDOUT_RANGES, event_density=cfg.heldout_density)
-        rec = night.recording()
-        if np.random.default_rng([s, 7]).random() < HELDOUT_NO_ACC_FRACTION:
-            rec = _drop_acc(rec)
-            without_acc += 1
+        rec = _drop_acc_by_seed(night.recording(), s, HELDOUT_NO_ACC_FRACTION)
+        without_acc += rec.acc is None
         rates.append(night.params.emg_rate_hz)
         events = detect_recording(rec, model)
         per_night.append(score(rec.annotations, events, cfg.heldout_s / 3600))
@@ -285,9 +290,7 @@ def calibration_table(model: Model, cfg: TrainConfig, *, progress: bool = True) 
     seeds = [CALIBRATION_SEED + cfg.seed * 1000 + i for i in range(CALIBRATION_NIGHTS)]
     for s in tqdm(seeds, desc="calibration nights", disable=not progress, unit="night"):
         night = Night(cfg.heldout_s, s, ranges=TRAIN_RANGES, event_density=cfg.heldout_density)
-        recording = night.recording()
-        if np.random.default_rng([s, 7]).random() < NO_ACC_FRACTION:
-            recording = _drop_acc(recording)
+        recording = _drop_acc_by_seed(night.recording(), s, NO_ACC_FRACTION)
         events = [e for e in detect_recording(recording, raw_model) if e.type in ("cramp", "spasm")]
         truth = [a for a in night.annotations if a.type in ("cramp", "spasm")]
         matched = {j for _, j in match(truth, events)}
@@ -357,7 +360,7 @@ def finalize(
 def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     """Train, save the model to ``out`` with its card, and return the card."""
     started = time.time()
-    seeds = [cfg.seed * 100_000 + i for i in range(cfg.nights)]
+    seeds = training_seeds(cfg)
     jobs = [(s, cfg.night_s, cfg.density) for s in seeds]
     xs, ys = [], []
     groups: list[np.ndarray] = []
