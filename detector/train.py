@@ -64,7 +64,7 @@ RATE_BOOST = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    nights: int = 320
+    nights: int = 480
     night_s: float = 1200.0
     density: float = 3.0
     seed: int = 1

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_MODEL, help=f"model file to write (default {DEFAULT_MODEL.name})"
     )
-    parser.add_argument("--nights", type=int, default=320, help="training nights (default 320)")
+    parser.add_argument("--nights", type=int, default=480, help="training nights (default 480)")
     parser.add_argument("--night-s", type=float, default=1200.0, help="length of each training night (default 1200)")
     parser.add_argument("--density", type=float, default=3.0, help="event density of training nights (default 3)")
     parser.add_argument("--seed", type=int, default=1, help="master seed (default 1)")
