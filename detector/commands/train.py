@@ -13,15 +13,30 @@ HELP = "train the window classifier on domain-randomised simulated nights and sc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..train import TrainConfig
+
+    # Defaults come from TrainConfig, so the command and the library cannot drift apart.
+    d = TrainConfig()
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_MODEL, help=f"model file to write (default {DEFAULT_MODEL.name})"
     )
-    parser.add_argument("--nights", type=int, default=480, help="training nights (default 480)")
-    parser.add_argument("--night-s", type=float, default=1200.0, help="length of each training night (default 1200)")
-    parser.add_argument("--density", type=float, default=3.0, help="event density of training nights (default 3)")
-    parser.add_argument("--seed", type=int, default=1, help="master seed (default 1)")
-    parser.add_argument("--heldout-nights", type=int, default=48, help="held-out nights to score (default 48)")
-    parser.add_argument("--heldout-s", type=float, default=1800.0, help="length of each held-out night (default 1800)")
+    parser.add_argument("--nights", type=int, default=d.nights, help=f"training nights (default {d.nights})")
+    parser.add_argument(
+        "--night-s", type=float, default=d.night_s, help=f"length of each training night (default {d.night_s:g})"
+    )
+    parser.add_argument(
+        "--density", type=float, default=d.density, help=f"event density of training nights (default {d.density:g})"
+    )
+    parser.add_argument("--seed", type=int, default=d.seed, help=f"master seed (default {d.seed})")
+    parser.add_argument(
+        "--heldout-nights",
+        type=int,
+        default=d.heldout_nights,
+        help=f"held-out nights to score (default {d.heldout_nights})",
+    )
+    parser.add_argument(
+        "--heldout-s", type=float, default=d.heldout_s, help=f"length of each held-out night (default {d.heldout_s:g})"
+    )
     parser.add_argument(
         "--negatives",
         action="append",
@@ -37,7 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="real no-cramp recording (or folder) NOT used in training: cramps/spasms found there go in the card",
     )
     parser.add_argument(
-        "--cv-folds", type=int, default=3, help="cross-validation folds, split by night (default 3; 0 skips it)"
+        "--cv-folds",
+        type=int,
+        default=d.cv_folds,
+        help=f"cross-validation folds, split by night (default {d.cv_folds}; 0 skips it)",
     )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
 
