@@ -76,6 +76,17 @@ class TrainConfig:
     check: tuple[str, ...] = ()  # other real no-cramp recordings, only to count false events
     cv_folds: int = 3  # grouped (by night or file) cross-validation folds; 0 skips it
 
+    def __post_init__(self) -> None:
+        from .errors import ConfigError
+
+        if self.nights < 1:
+            raise ConfigError(f"--nights must be at least 1, got {self.nights}")
+        if self.heldout_nights < 1:
+            raise ConfigError(f"--heldout-nights must be at least 1, got {self.heldout_nights}")
+        if self.cv_folds == 1 or self.cv_folds < 0:
+            # One fold would have no held-out part; say so rather than silently skip the scores.
+            raise ConfigError(f"--cv-folds must be 0 (skip cross-validation) or at least 2, got {self.cv_folds}")
+
 
 def training_seeds(cfg: TrainConfig) -> list[int]:
     """Seeds of the training nights (the held-out and calibration seed blocks lie elsewhere)."""
@@ -420,7 +431,7 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
         "versions": {p: version(p) for p in ("numpy", "scipy", "scikit-learn", "skops")}
         | {"python": platform.python_version()},
     }
-    if cfg.cv_folds > 1:
+    if cfg.cv_folds:
         card["cross_validation"] = cross_validate(x, y, group, cfg, progress=progress)
     card["train_seconds"] = round(time.time() - started, 1)
     return finalize(out, clf, card, cfg, check=cfg.check, progress=progress)

@@ -54,3 +54,13 @@ def test_heldout_scores_are_consistent_counts(model: Model) -> None:
         assert s["precision"] == pytest.approx(precision, abs=1e-4)
         assert s["recall"] == pytest.approx(recall, abs=1e-4)
         assert s["false_alarms_per_hour"] == pytest.approx((s["predicted"] - s["matched"]) / s["hours"], abs=1e-3)
+
+
+@pytest.mark.parametrize(("field", "value"), [("cv_folds", 1), ("cv_folds", -2), ("nights", 0), ("heldout_nights", 0)])
+def test_train_config_names_the_flag_it_rejects(field: str, value: int) -> None:
+    from detector.errors import ConfigError
+    from detector.train import TrainConfig
+
+    flag = "--" + field.replace("_", "-")
+    with pytest.raises(ConfigError, match=flag):
+        TrainConfig(**{field: value})
