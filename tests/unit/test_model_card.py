@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -63,4 +65,5 @@ def test_train_config_names_the_flag_it_rejects(field: str, value: int) -> None:
 
     flag = "--" + field.replace("_", "-")
     with pytest.raises(ConfigError, match=flag):
-        TrainConfig(**{field: value})
+        changes: dict[str, Any] = {field: value}
+        TrainConfig(**changes)
