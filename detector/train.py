@@ -307,10 +307,7 @@ def calibration_table(model: Model, cfg: TrainConfig, *, progress: bool = True) 
         matched = {j for _, j in match(truth, events)}
         raw += [e.confidence for e in events]
         hit += [float(j in matched) for j in range(len(events))]
-    order = np.argsort(raw)
-    bins = np.array_split(order, max(1, min(5, len(raw) // 10)))
-    xs = [float(np.mean(np.asarray(raw)[b])) for b in bins if len(b)]
-    ys = [(float(np.sum(np.asarray(hit)[b])) + 1.0) / (len(b) + 2.0) for b in bins if len(b)]
+    xs, ys = _calibration_bins(np.asarray(raw), np.asarray(hit))
     return {
         "method": "equal-count bins of mean window probability, Laplace-smoothed share of true events, monotone",
         "ranges": "TRAIN_RANGES, natural event rates",
@@ -319,9 +316,30 @@ def calibration_table(model: Model, cfg: TrainConfig, *, progress: bool = True) 
         "seeds": [seeds[0], seeds[-1]],
         "events": len(raw),
         "true_events": int(sum(hit)),
-        "raw": [round(x, 4) for x in xs],
+        "raw": xs,
         "calibrated": [round(float(y), 4) for y in np.maximum.accumulate(ys)] if ys else [],
     }
+
+
+def _calibration_bins(raw: npt.NDArray[np.float64], hit: npt.NDArray[np.float64]) -> tuple[list[float], list[float]]:
+    """Up to 5 equal-count bins of sorted confidences: (mean confidence to 4 places, Laplace hit share).
+
+    A confident model puts many events at ~1.0, so neighbouring bins can share a rounded mean; they are
+    pooled, because the table must rise strictly for interpolation to mean anything.
+    """
+
+    def level(b: npt.NDArray[np.intp]) -> float:
+        return round(float(np.mean(raw[b])), 4)
+
+    pooled: list[npt.NDArray[np.intp]] = []
+    for b in np.array_split(np.argsort(raw), max(1, min(5, len(raw) // 10))):
+        if pooled and len(b) and level(b) <= level(pooled[-1]):
+            pooled[-1] = np.concatenate([pooled[-1], b])
+        elif len(b):
+            pooled.append(b)
+    xs = [level(b) for b in pooled]
+    ys = [(float(np.sum(hit[b])) + 1.0) / (len(b) + 2.0) for b in pooled]
+    return xs, ys
 
 
 def real_check(model: Model, paths: tuple[str, ...]) -> dict[str, Any]:

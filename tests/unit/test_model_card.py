@@ -67,3 +67,16 @@ def test_train_config_names_the_flag_it_rejects(field: str, value: int) -> None:
     with pytest.raises(ConfigError, match=flag):
         changes: dict[str, Any] = {field: value}
         TrainConfig(**changes)
+
+
+def test_calibration_bins_pool_confidences_that_round_alike() -> None:
+    from detector.train import _calibration_bins
+
+    # 40 events make 4 bins of 10: two uncertain (half real), then two at ~1.0 with one rounded mean.
+    raw = np.concatenate([np.linspace(0.5, 0.9, 20), np.full(20, 0.99999)])
+    hit = np.concatenate([np.tile([0.0, 1.0], 10), np.ones(20)])
+    xs, ys = _calibration_bins(raw, hit)
+    assert len(xs) == len(ys) == 3
+    assert np.all(np.diff(xs) > 0)
+    assert xs[-1] == 1.0
+    assert ys[-1] == pytest.approx(21 / 22)  # the two 1.0 bins pooled: 20 hits of 20, Laplace-smoothed
