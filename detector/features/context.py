@@ -50,6 +50,11 @@ _SPANS: tuple[tuple[str, str, str, int, int], ...] = (
     ("ctx_act_min_5s", "acc_log_activity", "min", -10, 10),
     ("ctx_jerk_max_2s", "acc_log_jerk", "max", -4, 4),
     ("ctx_accclonus_5s", "acc_frac_clonus", "mean", -10, 10),
+    ("ctx_hi_max_2s", "emg_rel_hi", "max", -4, 4),
+    ("ctx_2nd_mean_5s", "emg_rel_2nd", "mean", -10, 10),
+    ("ctx_rise_max_2s", "emg_env_rise", "max", -4, 4),
+    ("ctx_coact_2s", "emg_env_coact", "mean", -4, 4),
+    ("ctx_onsets_past60", "emg_rel_hi", "onsets", -PAST, 0),
 )
 
 CONTEXT_NAMES: tuple[str, ...] = (
@@ -71,6 +76,9 @@ def _stat(view: FloatArray, stat: str) -> FloatArray:
         out = view.std(axis=1)
     elif stat == "active":
         out = (view > ACTIVE_LOG_LEVEL).mean(axis=1)
+    elif stat == "onsets":  # rest-to-active transitions: periodic limb movements repeat every 5-90 s
+        active = view > ACTIVE_LOG_LEVEL
+        out = (active[:, 1:] & ~active[:, :-1]).sum(axis=1)
     else:
         raise ValueError(f"unknown statistic {stat!r}")
     return np.asarray(out, dtype=np.float64)

@@ -9,7 +9,11 @@ the amplifier gain or the sample rate:
 - shape: waveform length, zero crossings and slope sign changes per second, kurtosis, crest factor;
 - spectrum: mean and median frequency and band fractions inside 20-95 Hz;
 - envelope: coefficient of variation, and the fraction of envelope power at 0.75-2.5 Hz (the 1-2 Hz
-  waxing and waning of cramps) and at 4.5-7.5 Hz (clonus bursts at 4.7-7 Hz).
+  waxing and waning of cramps) and at 4.5-7.5 Hz (clonus bursts at 4.7-7 Hz);
+- onset and co-activation: the second most active channel's level, the steepest ~150 ms rise of the
+  log envelope in the last second (spasms start abruptly, voluntary moves ramp), and the correlation of
+  the two most active channels' log envelopes (one common drive; NaN with a single channel). These carry
+  the spasm/limb-movement split on recordings without an accelerometer.
 """
 
 from __future__ import annotations
@@ -44,7 +48,14 @@ EMG_NAMES: tuple[str, ...] = (
     "emg_rel_lo",
     "emg_rel_spread",
     *(f"emg_{name}" for name in _PER_CHANNEL),
+    "emg_rel_2nd",
+    "emg_env_rise",
+    "emg_env_coact",
 )
+
+#: Envelope segments over which the onset rise is measured (3 x 50 ms), and how far back it is sought.
+RISE_SEGMENTS = 3
+RISE_SPAN_S = 1.0
 
 
 def emg_window_rms(win: FloatArray) -> FloatArray:
@@ -138,4 +149,34 @@ def emg_window_features(
     win_hi = np.ascontiguousarray(np.take_along_axis(win, hi[:, None, None], axis=2)[:, :, 0])
     env_hi = np.ascontiguousarray(np.take_along_axis(env, hi[:, None, None], axis=2)[:, :, 0])
     shape = _per_channel(win_hi, env_hi, rate_hz, seg_s)
-    return np.column_stack([rel_hi, rel_lo, rel_hi - rel_lo, shape])
+    # The partner channel: the second most active, whatever the number of channels (for one, itself).
+    second = order[:, -2] if rel.shape[1] > 1 else hi
+    rel_2nd = rel[rows, second]
+    rise = _onset_rise(env_hi, seg_s)
+    if rel.shape[1] > 1:
+        env_2nd = np.ascontiguousarray(np.take_along_axis(env, second[:, None, None], axis=2)[:, :, 0])
+        coact = _log_correlation(env_hi, env_2nd)
+    else:
+        coact = np.full(rel.shape[0], np.nan)
+    return np.column_stack([rel_hi, rel_lo, rel_hi - rel_lo, shape, rel_2nd, rise, coact])
+
+
+def _onset_rise(env: FloatArray, seg_s: float) -> FloatArray:
+    """Steepest rise of the log envelope over ~150 ms within the last ~1 s (an abrupt involuntary onset)."""
+    log_env = np.log(env + EPS_UV)
+    k = RISE_SEGMENTS
+    span = min(env.shape[1] - k, max(1, round(RISE_SPAN_S / seg_s)))
+    recent = log_env[:, -(span + k) :]
+    out: FloatArray = np.max(recent[:, k:] - recent[:, :-k], axis=1)
+    return out
+
+
+def _log_correlation(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Correlation of two channels' log envelopes over ~4 s: co-activation under one common drive."""
+    la = np.log(a + EPS_UV)
+    lb = np.log(b + EPS_UV)
+    la = la - la.mean(axis=1, keepdims=True)
+    lb = lb - lb.mean(axis=1, keepdims=True)
+    den = np.sqrt(np.sum(la * la, axis=1) * np.sum(lb * lb, axis=1)) + 1e-12
+    out: FloatArray = np.sum(la * lb, axis=1) / den
+    return out
