@@ -146,37 +146,33 @@ def emg_window_features(
     hi, lo = order[:, -1], order[:, 0]
     rel_hi, rel_lo = rel[rows, hi], rel[rows, lo]
     # Shape/spectrum features describe the most active channel of each window.
-    win_hi = np.ascontiguousarray(np.take_along_axis(win, hi[:, None, None], axis=2)[:, :, 0])
-    env_hi = np.ascontiguousarray(np.take_along_axis(env, hi[:, None, None], axis=2)[:, :, 0])
+    win_hi, env_hi = win[rows, :, hi], env[rows, :, hi]
     shape = _per_channel(win_hi, env_hi, rate_hz, seg_s)
-    # The partner channel: the second most active, whatever the number of channels (for one, itself).
-    second = order[:, -2] if rel.shape[1] > 1 else hi
-    rel_2nd = rel[rows, second]
-    rise = _onset_rise(env_hi, seg_s)
+    log_hi = np.log(env_hi + EPS_UV)
+    rise = _onset_rise(log_hi, seg_s)
+    # The partner channel: the second most active (with one channel, itself, and no co-activation).
     if rel.shape[1] > 1:
-        env_2nd = np.ascontiguousarray(np.take_along_axis(env, second[:, None, None], axis=2)[:, :, 0])
-        coact = _log_correlation(env_hi, env_2nd)
+        second = order[:, -2]
+        coact = _log_correlation(log_hi, np.log(env[rows, :, second] + EPS_UV))
     else:
-        coact = np.full(rel.shape[0], np.nan)
+        second, coact = hi, np.full(rel.shape[0], np.nan)
+    rel_2nd = rel[rows, second]
     return np.column_stack([rel_hi, rel_lo, rel_hi - rel_lo, shape, rel_2nd, rise, coact])
 
 
-def _onset_rise(env: FloatArray, seg_s: float) -> FloatArray:
-    """Steepest rise of the log envelope over ~150 ms within the last ~1 s (an abrupt involuntary onset)."""
-    log_env = np.log(env + EPS_UV)
+def _onset_rise(log_env: FloatArray, seg_s: float) -> FloatArray:
+    """Steepest rise of a log envelope over ~150 ms within the last ~1 s (an abrupt involuntary onset)."""
     k = RISE_SEGMENTS
-    span = min(env.shape[1] - k, max(1, round(RISE_SPAN_S / seg_s)))
+    span = min(log_env.shape[1] - k, max(1, round(RISE_SPAN_S / seg_s)))
     recent = log_env[:, -(span + k) :]
     out: FloatArray = np.max(recent[:, k:] - recent[:, :-k], axis=1)
     return out
 
 
-def _log_correlation(a: FloatArray, b: FloatArray) -> FloatArray:
+def _log_correlation(log_a: FloatArray, log_b: FloatArray) -> FloatArray:
     """Correlation of two channels' log envelopes over ~4 s: co-activation under one common drive."""
-    la = np.log(a + EPS_UV)
-    lb = np.log(b + EPS_UV)
-    la = la - la.mean(axis=1, keepdims=True)
-    lb = lb - lb.mean(axis=1, keepdims=True)
+    la = log_a - log_a.mean(axis=1, keepdims=True)
+    lb = log_b - log_b.mean(axis=1, keepdims=True)
     den = np.sqrt(np.sum(la * la, axis=1) * np.sum(lb * lb, axis=1)) + 1e-12
     out: FloatArray = np.sum(la * lb, axis=1) / den
     return out
