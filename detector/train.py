@@ -333,9 +333,11 @@ def _calibration_bins(raw: npt.NDArray[np.float64], hit: npt.NDArray[np.float64]
 
     pooled: list[npt.NDArray[np.intp]] = []
     for b in np.array_split(np.argsort(raw), max(1, min(5, len(raw) // 10))):
-        if pooled and len(b) and level(b) <= level(pooled[-1]):
+        if not len(b):
+            continue
+        if pooled and level(b) <= level(pooled[-1]):
             pooled[-1] = np.concatenate([pooled[-1], b])
-        elif len(b):
+        else:
             pooled.append(b)
     xs = [level(b) for b in pooled]
     ys = [(float(np.sum(hit[b])) + 1.0) / (len(b) + 2.0) for b in pooled]
