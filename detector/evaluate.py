@@ -49,6 +49,7 @@ __all__ = [
     "MissingEventsError",
     "MissingTruthError",
     "RecordingScore",
+    "case_truth",
     "evaluate",
     "evaluate_many",
     "evaluate_simulated",
@@ -441,7 +442,8 @@ class _Raw:
     cpu_s: float | None
 
 
-def _truth(case: Case, rec: Recording) -> tuple[tuple[Interval, ...], str]:
+def case_truth(case: Case, rec: Recording) -> tuple[tuple[Interval, ...], str]:
+    """The true events of ``case`` (its recording already loaded as ``rec``) and where they came from."""
     if case.truth == "none":
         return (), "none (--no-events)"
     if isinstance(case.truth, Path):
@@ -522,7 +524,7 @@ def evaluate_many(
     bar: Iterator[Case] = tqdm(cases, desc="evaluate", unit="recording", disable=not progress)
     for case in bar:
         rec = case.load()
-        truth, label = _truth(case, rec)
+        truth, label = case_truth(case, rec)
         for name, (detect, _) in detectors.items():
             raws[name].append(_run_case(case, rec, truth, label, detect))
     return {name: _scored(raws[name], described, source or {}) for name, (_, described) in detectors.items()}

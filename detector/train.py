@@ -1,5 +1,7 @@
 """``cramp-detector train``: fit the window classifier on domain-randomised simulated nights.
 
+Labeled recordings (``--labeled``: EDF+ with annotations, or any recording with a ``type,onset_s,offset_s``
+truth CSV next to it, found as ``cramp-detector evaluate`` finds it) join the training windows as they are.
 Each training night draws its person, sensor and night from ``TRAIN_RANGES`` (EMG rate, gain, noise
 floor, mains, ECG, ...); some nights lose their accelerometer, so the model also works without one. Window
 labels come from the simulator's truth at each window's centre. The model is then scored, event by event,
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 CLASSES = ("other", "cramp", "spasm", "plm", "movement")
 _CLASS_OF = {
     "cramp": "cramp",
+    "movement": "movement",
     "spasm": "spasm",
     "plm": "plm",
     "turn": "movement",
@@ -74,6 +77,7 @@ class TrainConfig:
     workers: int = 2
     negatives: tuple[str, ...] = ()  # real recordings with no cramp or spasm in them, for training
     check: tuple[str, ...] = ()  # other real no-cramp recordings, only to count false events
+    labeled: tuple[str, ...] = ()  # recordings (or folders) with true events, as EDF+ annotations or a truth CSV
     cv_folds: int = 3  # grouped (by night or file) cross-validation folds; 0 skips it
 
     def __post_init__(self) -> None:
@@ -186,6 +190,44 @@ def negative_windows(path: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _negative_windows_args(args: tuple[str, int]) -> tuple[np.ndarray, np.ndarray]:
     return negative_windows(*args)
+
+
+@dataclass(frozen=True)
+class LabeledSet:
+    """Windows of the labeled recordings, and what the card says about them."""
+
+    xs: list[np.ndarray]
+    ys: list[np.ndarray]
+    summary: dict[str, Any]
+
+
+def labeled_windows(paths: tuple[str, ...], *, progress: bool = True) -> LabeledSet:
+    """Features and labels of every window of labeled recordings (truth as ``evaluate`` finds it).
+
+    Truth types other than the window classes (``cramp``, ``spasm``, ``plm``, ``movement`` and the
+    simulator's look-alikes) leave their windows ``other``; they are counted in the card.
+    """
+    from .evaluate import case_truth, file_cases
+
+    xs, ys, files = [], [], []
+    ignored: dict[str, int] = {}
+    hours = 0.0
+    for case in tqdm(file_cases([Path(p) for p in paths]), desc="labeled recordings", disable=not progress):
+        rec = case.load()
+        truth, source = case_truth(case, rec)
+        for a in truth:
+            if a.type not in _CLASS_OF:
+                ignored[a.type] = ignored.get(a.type, 0) + 1
+        annotations = tuple(Annotation(a.type, a.onset_s, a.offset_s) for a in truth)
+        out = run_recording(rec, None, keep_features=True)
+        assert out.features is not None and out.window_end_s is not None
+        xs.append(out.features)
+        ys.append(window_labels(out.window_end_s, annotations))
+        files.append({"path": case.name, "truth": source, "events": len(truth), "windows": len(ys[-1])})
+        hours += rec.duration_s / 3600
+    if ignored:
+        log.warning("labeled: truth types that are not window classes, left as 'other': %s", ignored)
+    return LabeledSet(xs, ys, {"files": files, "hours": round(hours, 3), "ignored_types": ignored})
 
 
 def _expand(paths: tuple[str, ...]) -> list[str]:
@@ -418,6 +460,12 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
             xs.append(x)
             ys.append(y)
             groups.append(np.full(len(y), len(groups)))
+    labeled = labeled_windows(cfg.labeled, progress=progress) if cfg.labeled else None
+    if labeled is not None:
+        for x, y in zip(labeled.xs, labeled.ys, strict=True):
+            xs.append(x)
+            ys.append(y)
+            groups.append(np.full(len(y), len(groups)))
     x, y, group = np.vstack(xs), np.concatenate(ys), np.concatenate(groups)
     classes, counts = np.unique(y, return_counts=True)
     log.info("fitting on %d windows: %s", len(y), dict(zip(classes.tolist(), counts.tolist(), strict=True)))
@@ -428,7 +476,8 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
         "command": f"cramp-detector train --nights {cfg.nights} --night-s {cfg.night_s:g} "
         f"--density {cfg.density:g} --seed {cfg.seed} --heldout-nights {cfg.heldout_nights} --cv-folds {cfg.cv_folds}"
         + "".join(f" --negatives {p}" for p in cfg.negatives)
-        + "".join(f" --check {p}" for p in cfg.check),
+        + "".join(f" --check {p}" for p in cfg.check)
+        + "".join(f" --labeled {p}" for p in cfg.labeled),
         "training_data": {
             "source": "collector.simulate, domain-randomised over TRAIN_RANGES",
             "nights": cfg.nights,
@@ -442,6 +491,7 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
                 "paths": sorted({str(Path(p).parent) for p in neg_files}),
                 "use": "voluntary/rest windows labelled movement/other; each also padded with 60 s of rest",
             },
+            "labeled_recordings": labeled.summary if labeled is not None else None,
             "windows": len(y),
             "class_balance": {c: int(n) for c, n in zip(classes.tolist(), counts.tolist(), strict=True)},
         },

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..model import DEFAULT_MODEL
 
 NAME = "train"
-HELP = "train the window classifier on domain-randomised simulated nights and score it on held-out ones"
+HELP = "train the window classifier on simulated nights and labeled recordings; score it on held-out nights"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="real no-cramp recording (or folder) NOT used in training: cramps/spasms found there go in the card",
     )
     parser.add_argument(
+        "--labeled",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="recording (or folder) with true events, as EDF+ annotations or a <stem>.truth.csv / <stem>.csv "
+        "(type,onset_s,offset_s) next to it; its windows are added to the training data (repeatable)",
+    )
+    parser.add_argument(
         "--cv-folds",
         type=int,
         default=d.cv_folds,
@@ -73,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         negatives=tuple(args.negatives),
         check=tuple(args.check),
+        labeled=tuple(args.labeled),
         cv_folds=args.cv_folds,
     )
     card = train(args.out, cfg)

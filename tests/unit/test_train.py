@@ -1,0 +1,69 @@
+"""`cramp-detector train` with labeled recordings: EDF+ annotations or a truth CSV become window labels."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from collector.formats.edf import write_edf
+from collector.recording import Recording
+from collector.simulate import simulate
+from detector.model import load_model
+from detector.train import TrainConfig, labeled_windows, train
+
+
+@pytest.fixture(scope="module")
+def night() -> Recording:
+    # 500 Hz keeps the file small; two cramps in four minutes.
+    rec = simulate(240, seed=2, event_density=40)
+    assert [a.type for a in rec.annotations if a.type in ("cramp", "spasm")] == ["cramp", "cramp"]
+    return rec
+
+
+def test_edf_annotations_label_the_windows(night: Recording, tmp_path: Path) -> None:
+    write_edf(night, tmp_path / "night.edf")
+    labeled = labeled_windows((str(tmp_path),), progress=False)
+    (y,) = labeled.ys
+    (entry,) = labeled.summary["files"]
+    assert entry["truth"] == "annotations"
+    assert labeled.xs[0].shape[0] == len(y) == entry["windows"]
+    cramp_s = sum(a.offset_s - a.onset_s for a in night.annotations if a.type == "cramp")
+    assert abs(int(np.sum(y == "cramp")) - cramp_s / 0.5) <= 4  # one label per 0.5 s hop
+
+
+def test_truth_csv_next_to_the_recording_wins_and_unknown_types_are_reported(night: Recording, tmp_path: Path) -> None:
+    bare = Recording(emg=night.emg, acc=night.acc, source=night.source)
+    write_edf(bare, tmp_path / "night.edf")
+    with open(tmp_path / "night.truth.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["type", "onset_s", "offset_s"])
+        w.writerow(["cramp", 20.0, 56.0])
+        w.writerow(["snore", 100.0, 110.0])
+    labeled = labeled_windows((str(tmp_path / "night.edf"),), progress=False)
+    (y,) = labeled.ys
+    assert labeled.summary["files"][0]["truth"].endswith("night.truth.csv")
+    assert labeled.summary["ignored_types"] == {"snore": 1}
+    assert abs(int(np.sum(y == "cramp")) - 36.0 / 0.5) <= 4
+    assert "spasm" not in set(y)
+
+
+def test_train_adds_labeled_windows_and_writes_a_loadable_model(night: Recording, tmp_path: Path) -> None:
+    folder = tmp_path / "labeled"
+    folder.mkdir()
+    write_edf(night, folder / "night.edf")
+    cfg = TrainConfig(
+        nights=3, night_s=240.0, density=6.0, heldout_nights=1, heldout_s=120.0, workers=1, cv_folds=0,
+        labeled=(str(folder),),
+    )  # fmt: skip
+    out = tmp_path / "tiny.skops"
+    card = train(out, cfg, progress=False)
+    data = card["training_data"]
+    (entry,) = data["labeled_recordings"]["files"]
+    assert entry["path"].endswith("night.edf") and entry["events"] == len(night.annotations)
+    assert "--labeled" in card["command"]
+    assert data["windows"] == sum(data["class_balance"].values())
+    model = load_model(out)
+    assert model.card["training_data"]["labeled_recordings"] == data["labeled_recordings"]
