@@ -352,6 +352,21 @@ class Evaluation:
         return sum(r.hours for r in self.recordings)
 
     @property
+    def by_accelerometer(self) -> dict[str, dict[str, TypeScore]]:
+        """Pooled scores of the recordings with and without an accelerometer, when there are both.
+
+        The two are scored by different classifiers and are not equally hard, so a pooled score alone
+        hides which one a change helped.
+        """
+        groups = {
+            "with accelerometer": [r.scores for r in self.recordings if r.accelerometer],
+            "without accelerometer": [r.scores for r in self.recordings if not r.accelerometer],
+        }
+        if not all(groups.values()):
+            return {}
+        return {label: combine(scores) for label, scores in groups.items()}
+
+    @property
     def detect_s(self) -> float | None:
         times = [r.detect_s for r in self.recordings]
         return None if any(t is None for t in times) else sum(t for t in times if t is not None)
@@ -388,6 +403,9 @@ class Evaluation:
             f"{self.detector['name']}: {len(self.recordings)} recording(s), {self.hours:.2f} h{speed}\n"
             + format_table(self.pooled)
         )
+        for label, scores in self.by_accelerometer.items():
+            n = sum(r.accelerometer == (label == "with accelerometer") for r in self.recordings)
+            summary += f"\n\n{label}: {n} recording(s)\n" + format_table(scores)
         return "\n".join(rows) + "\n\n" + summary
 
     def errors_table(self) -> str:
@@ -418,6 +436,10 @@ class Evaluation:
                     "x_real_time": None if self.x_real_time is None else round(self.x_real_time, 1),
                     "x_real_time_cpu": None if self.x_real_time_cpu is None else round(self.x_real_time_cpu, 1),
                     "scores": {k: v.as_dict() for k, v in self.pooled.items()},
+                    "by_accelerometer": {
+                        label: {k: v.as_dict() for k, v in scores.items()}
+                        for label, scores in self.by_accelerometer.items()
+                    },
                 },
                 "recordings": [r.as_dict() for r in self.recordings],
                 "table": self.table(),

@@ -150,3 +150,21 @@ def test_no_events_counts_every_detection_as_a_false_alarm(nights: dict[int, Rec
 def test_simulated_cannot_be_mixed_with_files(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", "--simulated", "2", "night.edf"]) == 2
     assert "--simulated" in capsys.readouterr().err
+
+
+def test_recordings_with_and_without_accelerometer_are_also_pooled_apart(
+    nights: dict[int, Recording], tmp_path: Path
+) -> None:
+    write_edf(nights[5], tmp_path / "a.edf")
+    write_edf(Recording(emg=nights[6].emg, annotations=nights[6].annotations, source="b"), tmp_path / "b.edf")
+    result = evaluate(file_cases([tmp_path]), make_detector("rms")[0], progress=False)
+    assert [r.accelerometer for r in result.recordings] == [True, False]
+    split = result.by_accelerometer
+    assert list(split) == ["with accelerometer", "without accelerometer"]
+    for kind in SCORED:
+        assert split["with accelerometer"][kind].true == result.recordings[0].scores[kind].true
+        assert split["without accelerometer"][kind].predicted == result.recordings[1].scores[kind].predicted
+    assert "without accelerometer: 1 recording(s)" in result.table()
+    assert set(result.as_dict()["pooled"]["by_accelerometer"]) == set(split)
+    one = evaluate(file_cases([tmp_path / "a.edf"]), make_detector("rms")[0], progress=False)
+    assert one.by_accelerometer == {} and "accelerometer:" not in one.table()
