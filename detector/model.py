@@ -1,8 +1,13 @@
 """Loading, verifying and saving the window classifier.
 
-A model is two files in ``models/``: ``<name>.skops`` (the fitted scikit-learn estimator, in skops'
+A model is two files in ``models/``: ``<name>.skops`` (the fitted scikit-learn estimators, in skops'
 format, which rebuilds objects without running pickled code) and ``<name>.card.json`` (its model card:
 training data, seeds, features, class balance, scores, library versions and the file's SHA-256).
+
+The archive holds two classifiers: one on every feature, for windows with accelerometer data, and one on
+the EMG-only features, for windows without (a sensor with no accelerometer, or its ACC stream lost). One
+classifier with the ACC columns left empty learns the ACC-free case from only the few nights that lack
+it, and weighting those up cost accuracy with the accelerometer; two classifiers need no compromise.
 
 Loading is safe against a model from an untrusted place: the file's hash must match the card, and skops
 only rebuilds types on an allow-list (scikit-learn and numpy). Anything else fails with a ModelError
@@ -22,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import ModelError
-from .features import NAMES
+from .features import EMG_ONLY_NAMES, NAMES
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -31,6 +36,10 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "cramp-model
 
 # skops rebuilds only these module prefixes; a model needing anything else is refused.
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.")
+
+# A window has no accelerometer data when this column is NaN; the EMG-only classifier reads these columns.
+_ACC_KEY = NAMES.index("acc_log_activity")
+_EMG_ONLY_COLUMNS = np.array([NAMES.index(n) for n in EMG_ONLY_NAMES])
 
 
 @functools.cache
@@ -54,12 +63,17 @@ def file_sha256(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Model:
-    """A verified, loaded classifier and its card."""
+    """A verified, loaded model and its card.
+
+    ``estimator`` reads every column of ``NAMES``; ``emg_estimator`` (when the model has one) reads
+    ``EMG_ONLY_NAMES`` and scores the windows that have no accelerometer data.
+    """
 
     estimator: Any
     classes: tuple[str, ...]
     card: dict[str, Any]
     path: Path
+    emg_estimator: Any | None = None
 
     def calibrated(self, confidence: float) -> float:
         """Map an event's mean window probability to the chance it is a true event (the card's table)."""
@@ -73,11 +87,23 @@ class Model:
         # One thread: detection scales out over processes, and OpenMP threads on the small batches of a
         # live stream made one prediction take 0.46 s instead of 0.011 s on a busy 2-core machine.
         with _threads().limit(limits=1, user_api="openmp"):
-            proba = np.asarray(self.estimator.predict_proba(x), dtype=np.float64)
+            proba = self._predict_proba(x)
         out = np.zeros((x.shape[0], len(types)))
         for j, name in enumerate(types):
             if name in self.classes:
                 out[:, j] = proba[:, self.classes.index(name)]
+        return out
+
+    def _predict_proba(self, x: FloatArray) -> FloatArray:
+        if self.emg_estimator is None:
+            return np.asarray(self.estimator.predict_proba(x), dtype=np.float64)
+        # Each row is scored on its own, so splitting the batch changes no result.
+        no_acc = np.isnan(x[:, _ACC_KEY])
+        out = np.empty((x.shape[0], len(self.classes)))
+        if not no_acc.all():
+            out[~no_acc] = self.estimator.predict_proba(x[~no_acc])
+        if no_acc.any():
+            out[no_acc] = self.emg_estimator.predict_proba(x[no_acc][:, _EMG_ONLY_COLUMNS])
         return out
 
 
@@ -110,25 +136,42 @@ def load_model(path: Path | str | None = None) -> Model:
     refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
     if refused:
         raise ModelError(f"model file {model_path} needs types outside the allow-list: {refused}")
-    estimator = sio.load(model_path, trusted=untrusted)
-    if tuple(card.get("features", ())) != NAMES:
+    stored = sio.load(model_path, trusted=untrusted)
+    # A dict holds both classifiers; a bare estimator is a model from before the EMG-only one.
+    estimator, emg_estimator = stored, None
+    if isinstance(stored, dict):
+        if set(stored) != {"with_acc", "without_acc"}:
+            raise ModelError(
+                f"model file {model_path} holds {sorted(stored)}, not the classifiers 'with_acc' and 'without_acc'"
+            )
+        estimator, emg_estimator = stored["with_acc"], stored["without_acc"]
+    stale = tuple(card.get("features", ())) != NAMES or (
+        emg_estimator is not None and tuple(card.get("features_without_acc", ())) != EMG_ONLY_NAMES
+    )
+    if stale:
         raise ModelError(
             f"model {model_path} was trained on other features than this version computes; "
             "retrain it with `cramp-detector train`"
         )
     classes = tuple(str(c) for c in card["classes"])
-    if tuple(str(c) for c in estimator.classes_) != classes:
-        raise ModelError(f"model {model_path}: classes in the card and in the estimator differ")
-    return Model(estimator=estimator, classes=classes, card=card, path=model_path)
+    for est in (estimator, emg_estimator):
+        if est is not None and tuple(str(c) for c in est.classes_) != classes:
+            raise ModelError(f"model {model_path}: classes in the card and in the estimator differ")
+    return Model(estimator=estimator, classes=classes, card=card, path=model_path, emg_estimator=emg_estimator)
 
 
-def save_model(estimator: Any, path: Path, card: dict[str, Any]) -> Path:
-    """Write ``estimator`` with skops and its card (with the file's hash); returns the card path."""
+def save_model(estimator: Any, path: Path, card: dict[str, Any], emg_estimator: Any | None = None) -> Path:
+    """Write the classifiers with skops and their card (with the file's hash); returns the card path.
+
+    ``estimator`` was fitted on ``NAMES``, ``emg_estimator`` (optional) on ``EMG_ONLY_NAMES``.
+    """
     import skops.io as sio
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(estimator, path)
+    sio.dump(estimator if emg_estimator is None else {"with_acc": estimator, "without_acc": emg_estimator}, path)
     card = {**card, "sha256": file_sha256(path), "features": list(NAMES)}
+    if emg_estimator is not None:
+        card["features_without_acc"] = list(EMG_ONLY_NAMES)
     card["classes"] = [str(c) for c in estimator.classes_]
     out = card_path(path)
     out.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")

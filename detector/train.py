@@ -3,7 +3,8 @@
 Labeled recordings (``--labeled``: EDF+ with annotations, or any recording with a ``type,onset_s,offset_s``
 truth CSV next to it, found as ``cramp-detector evaluate`` finds it) join the training windows as they are.
 Each training night draws its person, sensor and night from ``TRAIN_RANGES`` (EMG rate, gain, noise
-floor, mains, ECG, ...); some nights lose their accelerometer, so the model also works without one. Window
+floor, mains, ECG, ...); some nights lose their accelerometer, so the model also works without one,
+and a second classifier, fitted on the EMG-only columns of every window, scores windows without ACC. Window
 labels come from the simulator's truth at each window's centre. The model is then scored, event by event,
 on held-out nights drawn from ``HELDOUT_RANGES`` (other rates, gains and noise floors) with seeds never
 used in training, through the same offline path ``detect`` uses. Everything goes into the model card.
@@ -28,7 +29,7 @@ from tqdm import tqdm
 from collector.recording import Annotation, Recording, Signal
 from collector.simulate import HELDOUT_RANGES, TRAIN_RANGES, Night, ParamRanges
 
-from .features import NAMES
+from .features import EMG_ONLY_NAMES, NAMES
 from .model import Model, load_model, save_model
 from .offline import detect_recording, run_recording
 from .scoring import combine, format_table, match, score
@@ -299,16 +300,25 @@ def evaluate_heldout(model: Model, cfg: TrainConfig, *, progress: bool = True) -
     per_night = []
     seeds = [1_000_000 + cfg.seed * 1000 + i for i in range(cfg.heldout_nights)]
     rates = []
-    without_acc = 0
+    has_acc = []
     for s in tqdm(seeds, desc="held-out nights", disable=not progress, unit="night"):
         night = Night(cfg.heldout_s, s, ranges=HELDOUT_RANGES, event_density=cfg.heldout_density)
         rec = _drop_acc_by_seed(night.recording(), s, HELDOUT_NO_ACC_FRACTION)
-        without_acc += rec.acc is None
+        has_acc.append(rec.acc is not None)
         rates.append(night.params.emg_rate_hz)
         events = detect_recording(rec, model)
         per_night.append(score(rec.annotations, events, cfg.heldout_s / 3600))
     pooled = combine(per_night)
+    without_acc = has_acc.count(False)
     log.info("held-out scores:\n%s", format_table(pooled))
+    by_acc = {
+        label: {
+            k: v.as_dict()
+            for k, v in combine([n for n, a in zip(per_night, has_acc, strict=True) if a == want]).items()
+        }
+        for label, want in (("with_accelerometer", True), ("without_accelerometer", False))
+        if want in has_acc
+    }
     return {
         "ranges": "HELDOUT_RANGES",
         "nights": cfg.heldout_nights,
@@ -318,6 +328,7 @@ def evaluate_heldout(model: Model, cfg: TrainConfig, *, progress: bool = True) -
         "emg_rates_hz": sorted({float(r) for r in rates}),
         "nights_without_accelerometer": without_acc,
         "scores": {k: v.as_dict() for k, v in pooled.items()},
+        "scores_by_accelerometer": by_acc,
         "table": format_table(pooled),
     }
 
@@ -336,9 +347,7 @@ def calibration_table(model: Model, cfg: TrainConfig, *, progress: bool = True) 
     (n + 2), honest when there are few events), and the result is made monotone. A confidence of 0.8 then
     means about 8 in 10 such events were real.
     """
-    raw_model = Model(
-        model.estimator, model.classes, {k: v for k, v in model.card.items() if k != "calibration"}, model.path
-    )
+    raw_model = replace(model, card={k: v for k, v in model.card.items() if k != "calibration"})
     raw, hit = [], []
     seeds = [CALIBRATION_SEED + cfg.seed * 1000 + i for i in range(CALIBRATION_NIGHTS)]
     for s in tqdm(seeds, desc="calibration nights", disable=not progress, unit="night"):
@@ -416,17 +425,24 @@ def real_check(model: Model, paths: tuple[str, ...]) -> dict[str, Any]:
 
 
 def finalize(
-    out: Path, clf: Any, card: dict[str, Any], cfg: TrainConfig, *, check: tuple[str, ...] = (), progress: bool = True
+    out: Path,
+    clf: Any,
+    emg_clf: Any | None,
+    card: dict[str, Any],
+    cfg: TrainConfig,
+    *,
+    check: tuple[str, ...] = (),
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Calibrate, score on held-out nights and real no-cramp recordings, and write the card."""
-    save_model(clf, out, card)
+    save_model(clf, out, card, emg_clf)
     card["calibration"] = calibration_table(load_model(out), cfg, progress=progress)
-    save_model(clf, out, card)
+    save_model(clf, out, card, emg_clf)
     model = load_model(out)
     card["heldout"] = evaluate_heldout(model, cfg, progress=progress)
     if check:
         card["real_no_cramp_check"] = real_check(model, check)
-    save_model(clf, out, card)
+    save_model(clf, out, card, emg_clf)
     return card
 
 
@@ -470,6 +486,9 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
     classes, counts = np.unique(y, return_counts=True)
     log.info("fitting on %d windows: %s", len(y), dict(zip(classes.tolist(), counts.tolist(), strict=True)))
     clf = fit(x, y, cfg.seed)
+    # The same windows, without the accelerometer's columns: the classifier for windows that lack them.
+    emg_only = [NAMES.index(n) for n in EMG_ONLY_NAMES]
+    emg_clf = fit(x[:, emg_only], y, cfg.seed)
     card: dict[str, Any] = {
         "name": out.stem,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -495,13 +514,16 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
             "windows": len(y),
             "class_balance": {c: int(n) for c, n in zip(classes.tolist(), counts.tolist(), strict=True)},
         },
-        "estimator": "HistGradientBoostingClassifier (sqrt class weights, early stopping)",
+        "estimator": "HistGradientBoostingClassifier (sqrt class weights, early stopping); a second one on "
+        "features_without_acc scores windows without accelerometer data",
         "n_iter": int(getattr(clf, "n_iter_", 0)),
+        "n_iter_without_acc": int(getattr(emg_clf, "n_iter_", 0)),
         "validation_score": float(clf.validation_score_[-1]) if hasattr(clf, "validation_score_") else None,
         "versions": {p: version(p) for p in ("numpy", "scipy", "scikit-learn", "skops")}
         | {"python": platform.python_version()},
     }
     if cfg.cv_folds:
         card["cross_validation"] = cross_validate(x, y, group, cfg, progress=progress)
+        card["cross_validation_without_acc"] = cross_validate(x[:, emg_only], y, group, cfg, progress=progress)
     card["train_seconds"] = round(time.time() - started, 1)
-    return finalize(out, clf, card, cfg, check=cfg.check, progress=progress)
+    return finalize(out, clf, emg_clf, card, cfg, check=cfg.check, progress=progress)

@@ -10,17 +10,23 @@ from 200 to 2000 Hz and under any amplifier gain; see ``NAMES`` for the model's 
 """
 
 from .acc import ACC_NAMES, acc_window_features
-from .context import CONTEXT_NAMES, context_features
+from .context import ACC_CONTEXT_NAMES, CONTEXT_NAMES, context_features
 from .emg import EMG_NAMES, emg_window_features
 from .filters import StreamFilter, acc_filter, emg_filter
 
 #: Model input columns, in order: per-window EMG, per-window ACC, then context.
 NAMES: tuple[str, ...] = EMG_NAMES + ACC_NAMES + CONTEXT_NAMES
 
+#: The columns that need an accelerometer, and the rest: the input of the model for windows without one.
+ACC_DERIVED_NAMES: tuple[str, ...] = ACC_NAMES + ACC_CONTEXT_NAMES
+EMG_ONLY_NAMES: tuple[str, ...] = tuple(n for n in NAMES if n not in ACC_DERIVED_NAMES)
+
 __all__ = [
+    "ACC_DERIVED_NAMES",
     "ACC_NAMES",
     "CONTEXT_NAMES",
     "EMG_NAMES",
+    "EMG_ONLY_NAMES",
     "NAMES",
     "StreamFilter",
     "acc_filter",

@@ -64,6 +64,13 @@ CONTEXT_NAMES: tuple[str, ...] = (
     "ctx_rise_vs_past60",
 )
 
+#: The context features computed from the accelerometer (NaN without one).
+ACC_CONTEXT_NAMES: tuple[str, ...] = (
+    *(span[0] for span in _SPANS if span[1].startswith("acc_")),
+    "ctx_tilt_change_10s",
+    "ctx_tilt_change_past60",
+)
+
 
 def _stat(view: FloatArray, stat: str) -> FloatArray:
     if stat == "mean":

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from detector.errors import ModelError
-from detector.model import DEFAULT_MODEL, card_path, load_model
+from detector.model import DEFAULT_MODEL, card_path, file_sha256, load_model
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -53,3 +53,24 @@ def test_card_for_other_features_is_refused(tmp_path: Path) -> None:
 def test_missing_model_says_how_to_get_one(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="cramp-detector train"):
         load_model(tmp_path / "nope.skops")
+
+
+def test_card_for_other_emg_only_features_is_refused(tmp_path: Path) -> None:
+    path = _copy(tmp_path)
+    card = json.loads(card_path(path).read_text())
+    card["features_without_acc"] = card["features_without_acc"][1:]
+    card_path(path).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="other features"):
+        load_model(path)
+
+
+def test_archive_with_other_contents_is_refused(tmp_path: Path) -> None:
+    import skops.io as sio
+
+    shipped = load_model(DEFAULT_MODEL)
+    path = tmp_path / "odd.skops"
+    sio.dump({"with_acc": shipped.estimator}, path)  # the EMG-only classifier is missing
+    card = {**shipped.card, "sha256": file_sha256(path)}
+    card_path(path).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="'with_acc' and 'without_acc'"):
+        load_model(path)

@@ -67,13 +67,13 @@ def _run(p_cramp: np.ndarray, p_spasm: np.ndarray, chunks: list[int]) -> list[tu
 def test_segmenter_hysteresis_merge_and_min_duration() -> None:
     n = 400
     cramp = np.zeros(n)
-    cramp[50:150] = 0.9
+    cramp[50:150] = 0.97
     cramp[100:104] = 0.1  # a 2 s dip inside the cramp: merged
     cramp[45:50] = 0.5  # run-up above `off` before `on` belongs to the event
     spasm = np.zeros(n)
-    spasm[300:306] = 0.95  # 3 s spasm
-    spasm[350:352] = 0.95  # 1 s spasm
-    cramp[200:210] = 0.9  # 5 s "cramp": shorter than the 15 s minimum, dropped
+    spasm[300:306] = 0.97  # 3 s spasm
+    spasm[350:352] = 0.97  # 1 s spasm
+    cramp[200:210] = 0.97  # 5 s "cramp": shorter than the 15 s minimum, dropped
     expected = [("cramp", 45, 149), ("spasm", 300, 305), ("spasm", 350, 351)]
     assert _run(cramp, spasm, [n]) == expected
     # the same result whatever the batching

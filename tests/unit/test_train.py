@@ -11,7 +11,9 @@ import pytest
 from collector.formats.edf import write_edf
 from collector.recording import Recording
 from collector.simulate import simulate
+from detector.features import ACC_DERIVED_NAMES, EMG_ONLY_NAMES, NAMES
 from detector.model import load_model
+from detector.offline import run_recording
 from detector.train import TrainConfig, labeled_windows, train
 
 
@@ -67,3 +69,25 @@ def test_train_adds_labeled_windows_and_writes_a_loadable_model(night: Recording
     assert data["windows"] == sum(data["class_balance"].values())
     model = load_model(out)
     assert model.card["training_data"]["labeled_recordings"] == data["labeled_recordings"]
+
+
+def test_windows_without_accelerometer_go_to_the_emg_only_classifier(night: Recording, tmp_path: Path) -> None:
+    cfg = TrainConfig(nights=2, night_s=240.0, density=6.0, heldout_nights=1, heldout_s=60.0, workers=1, cv_folds=0)
+    out = tmp_path / "tiny.skops"
+    train(out, cfg, progress=False)
+    model = load_model(out)
+    assert model.emg_estimator is not None
+    assert tuple(model.card["features_without_acc"]) == EMG_ONLY_NAMES
+    result = run_recording(night, None, keep_features=True)
+    assert result.features is not None
+    x = result.features[:200]
+    without = x.copy()
+    without[:, [NAMES.index(n) for n in ACC_DERIVED_NAMES]] = np.nan
+    mixed = np.where((np.arange(len(x)) % 3 == 0)[:, None], without, x)
+    types = model.classes
+    p_with, p_without, p_mixed = (model.probabilities(a, types) for a in (x, without, mixed))
+    emg_cols = [NAMES.index(n) for n in EMG_ONLY_NAMES]
+    assert np.allclose(p_with, model.estimator.predict_proba(x))
+    assert np.allclose(p_without, model.emg_estimator.predict_proba(x[:, emg_cols]))
+    assert np.array_equal(p_mixed, np.where((np.arange(len(x)) % 3 == 0)[:, None], p_without, p_with))
+    assert not np.allclose(p_with, p_without)  # the two classifiers are different models
