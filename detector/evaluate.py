@@ -37,7 +37,16 @@ from collector.recording import Recording, read_annotations
 from collector.simulate import HELDOUT_RANGES, Night
 
 from .errors import ConfigError, DetectorError
-from .scoring import Interval, ScoringError, TypeScore, combine, errors, format_table, score
+from .scoring import (
+    Interval,
+    ScoringError,
+    TypeScore,
+    combine,
+    errors,
+    format_table,
+    score,
+    split_by_accelerometer,
+)
 
 __all__ = [
     "DETECTORS",
@@ -358,13 +367,8 @@ class Evaluation:
         The two are scored by different classifiers and are not equally hard, so a pooled score alone
         hides which one a change helped.
         """
-        groups = {
-            "with accelerometer": [r.scores for r in self.recordings if r.accelerometer],
-            "without accelerometer": [r.scores for r in self.recordings if not r.accelerometer],
-        }
-        if not all(groups.values()):
-            return {}
-        return {label: combine(scores) for label, scores in groups.items()}
+        split = split_by_accelerometer([r.scores for r in self.recordings], [r.accelerometer for r in self.recordings])
+        return split if len(split) == 2 else {}
 
     @property
     def detect_s(self) -> float | None:

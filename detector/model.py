@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import ModelError
-from .features import EMG_ONLY_NAMES, NAMES
+from .features import EMG_ONLY_COLUMNS, EMG_ONLY_NAMES, NAMES
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -37,9 +37,8 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "cramp-model
 # skops rebuilds only these module prefixes; a model needing anything else is refused.
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.")
 
-# A window has no accelerometer data when this column is NaN; the EMG-only classifier reads these columns.
+# A window has no accelerometer data when this column is NaN.
 _ACC_KEY = NAMES.index("acc_log_activity")
-_EMG_ONLY_COLUMNS = np.array([NAMES.index(n) for n in EMG_ONLY_NAMES])
 
 
 @functools.cache
@@ -103,7 +102,7 @@ class Model:
         if not no_acc.all():
             out[~no_acc] = self.estimator.predict_proba(x[~no_acc])
         if no_acc.any():
-            out[no_acc] = self.emg_estimator.predict_proba(x[no_acc][:, _EMG_ONLY_COLUMNS])
+            out[no_acc] = self.emg_estimator.predict_proba(x[no_acc][:, EMG_ONLY_COLUMNS])
         return out
 
 

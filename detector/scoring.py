@@ -181,6 +181,17 @@ def errors(
     return sorted(out, key=lambda e: (e.onset_s, e.kind))
 
 
+def split_by_accelerometer(
+    scores: Sequence[dict[str, TypeScore]], has_acc: Sequence[bool]
+) -> dict[str, dict[str, TypeScore]]:
+    """Pooled scores of the recordings with and of those without an accelerometer (groups that exist)."""
+    groups = {
+        "with accelerometer": [s for s, a in zip(scores, has_acc, strict=True) if a],
+        "without accelerometer": [s for s, a in zip(scores, has_acc, strict=True) if not a],
+    }
+    return {label: combine(group) for label, group in groups.items() if group}
+
+
 def combine(scores: Sequence[dict[str, TypeScore]]) -> dict[str, TypeScore]:
     """Pool per-recording scores (sums counts and hours, pools onset errors)."""
     out: dict[str, TypeScore] = {}

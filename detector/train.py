@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -26,13 +27,13 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from collector.recording import Annotation, Recording, Signal
+from collector.recording import Recording, Signal
 from collector.simulate import HELDOUT_RANGES, TRAIN_RANGES, Night, ParamRanges
 
-from .features import EMG_ONLY_NAMES, NAMES
+from .features import EMG_ONLY_COLUMNS, NAMES
 from .model import Model, load_model, save_model
 from .offline import detect_recording, run_recording
-from .scoring import combine, format_table, match, score
+from .scoring import Interval, combine, format_table, match, score, split_by_accelerometer
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def training_seeds(cfg: TrainConfig) -> list[int]:
     return [cfg.seed * 100_000 + i for i in range(cfg.nights)]
 
 
-def window_labels(ends_s: npt.NDArray[np.float64], annotations: tuple[Annotation, ...]) -> npt.NDArray[np.str_]:
+def window_labels(ends_s: npt.NDArray[np.float64], annotations: Sequence[Interval]) -> npt.NDArray[np.str_]:
     """Class of each window, from the truth at the window's centre (0.5 s before its end)."""
     centre = ends_s - 0.5
     labels = np.full(centre.shape[0], "other", dtype=object)
@@ -219,11 +220,10 @@ def labeled_windows(paths: tuple[str, ...], *, progress: bool = True) -> Labeled
         for a in truth:
             if a.type not in _CLASS_OF:
                 ignored[a.type] = ignored.get(a.type, 0) + 1
-        annotations = tuple(Annotation(a.type, a.onset_s, a.offset_s) for a in truth)
         out = run_recording(rec, None, keep_features=True)
         assert out.features is not None and out.window_end_s is not None
         xs.append(out.features)
-        ys.append(window_labels(out.window_end_s, annotations))
+        ys.append(window_labels(out.window_end_s, truth))
         files.append({"path": case.name, "truth": source, "events": len(truth), "windows": len(ys[-1])})
         hours += rec.duration_s / 3600
     if ignored:
@@ -312,12 +312,8 @@ def evaluate_heldout(model: Model, cfg: TrainConfig, *, progress: bool = True) -
     without_acc = has_acc.count(False)
     log.info("held-out scores:\n%s", format_table(pooled))
     by_acc = {
-        label: {
-            k: v.as_dict()
-            for k, v in combine([n for n, a in zip(per_night, has_acc, strict=True) if a == want]).items()
-        }
-        for label, want in (("with_accelerometer", True), ("without_accelerometer", False))
-        if want in has_acc
+        label.replace(" ", "_"): {k: v.as_dict() for k, v in scores.items()}
+        for label, scores in split_by_accelerometer(per_night, has_acc).items()
     }
     return {
         "ranges": "HELDOUT_RANGES",
@@ -453,6 +449,12 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
     jobs = [(s, cfg.night_s, cfg.density) for s in seeds]
     xs, ys = [], []
     groups: list[np.ndarray] = []
+
+    def add(x: np.ndarray, y: np.ndarray) -> None:  # one group per night or file, for grouped CV
+        xs.append(x)
+        ys.append(y)
+        groups.append(np.full(len(y), len(groups)))
+
     with ProcessPoolExecutor(max_workers=cfg.workers) as pool:
         for x, y in tqdm(
             pool.map(_night_windows_args, jobs),
@@ -461,9 +463,7 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
             disable=not progress,
             unit="night",
         ):
-            xs.append(x)
-            ys.append(y)
-            groups.append(np.full(len(y), len(groups)))
+            add(x, y)
         neg_files = _expand(cfg.negatives)
         neg_jobs = [(path, cfg.seed * 7919 + i) for i, path in enumerate(neg_files)]
         for x, y in tqdm(
@@ -473,22 +473,17 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
             disable=not progress or not neg_jobs,
             unit="file",
         ):
-            xs.append(x)
-            ys.append(y)
-            groups.append(np.full(len(y), len(groups)))
+            add(x, y)
     labeled = labeled_windows(cfg.labeled, progress=progress) if cfg.labeled else None
     if labeled is not None:
         for x, y in zip(labeled.xs, labeled.ys, strict=True):
-            xs.append(x)
-            ys.append(y)
-            groups.append(np.full(len(y), len(groups)))
+            add(x, y)
     x, y, group = np.vstack(xs), np.concatenate(ys), np.concatenate(groups)
     classes, counts = np.unique(y, return_counts=True)
     log.info("fitting on %d windows: %s", len(y), dict(zip(classes.tolist(), counts.tolist(), strict=True)))
     clf = fit(x, y, cfg.seed)
     # The same windows, without the accelerometer's columns: the classifier for windows that lack them.
-    emg_only = [NAMES.index(n) for n in EMG_ONLY_NAMES]
-    emg_clf = fit(x[:, emg_only], y, cfg.seed)
+    emg_clf = fit(x[:, EMG_ONLY_COLUMNS], y, cfg.seed)
     card: dict[str, Any] = {
         "name": out.stem,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -524,6 +519,6 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
     }
     if cfg.cv_folds:
         card["cross_validation"] = cross_validate(x, y, group, cfg, progress=progress)
-        card["cross_validation_without_acc"] = cross_validate(x[:, emg_only], y, group, cfg, progress=progress)
+        card["cross_validation_without_acc"] = cross_validate(x[:, EMG_ONLY_COLUMNS], y, group, cfg, progress=progress)
     card["train_seconds"] = round(time.time() - started, 1)
     return finalize(out, clf, emg_clf, card, cfg, check=cfg.check, progress=progress)

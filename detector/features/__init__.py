@@ -20,12 +20,15 @@ NAMES: tuple[str, ...] = EMG_NAMES + ACC_NAMES + CONTEXT_NAMES
 #: The columns that need an accelerometer, and the rest: the input of the model for windows without one.
 ACC_DERIVED_NAMES: tuple[str, ...] = ACC_NAMES + ACC_CONTEXT_NAMES
 EMG_ONLY_NAMES: tuple[str, ...] = tuple(n for n in NAMES if n not in ACC_DERIVED_NAMES)
+#: Where ``EMG_ONLY_NAMES`` sit in a row of ``NAMES``.
+EMG_ONLY_COLUMNS: tuple[int, ...] = tuple(NAMES.index(n) for n in EMG_ONLY_NAMES)
 
 __all__ = [
     "ACC_DERIVED_NAMES",
     "ACC_NAMES",
     "CONTEXT_NAMES",
     "EMG_NAMES",
+    "EMG_ONLY_COLUMNS",
     "EMG_ONLY_NAMES",
     "NAMES",
     "StreamFilter",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,16 +53,23 @@ def test_truth_csv_next_to_the_recording_wins_and_unknown_types_are_reported(nig
     assert "spasm" not in set(y)
 
 
-def test_train_adds_labeled_windows_and_writes_a_loadable_model(night: Recording, tmp_path: Path) -> None:
-    folder = tmp_path / "labeled"
-    folder.mkdir()
+@pytest.fixture(scope="module")
+def tiny(night: Recording, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A model trained in seconds on three short nights plus ``night`` as a labeled recording."""
+    folder = tmp_path_factory.mktemp("labeled")
     write_edf(night, folder / "night.edf")
     cfg = TrainConfig(
         nights=3, night_s=240.0, density=6.0, heldout_nights=1, heldout_s=120.0, workers=1, cv_folds=0,
         labeled=(str(folder),),
     )  # fmt: skip
-    out = tmp_path / "tiny.skops"
-    card = train(out, cfg, progress=False)
+    out = tmp_path_factory.mktemp("model") / "tiny.skops"
+    return out, train(out, cfg, progress=False)
+
+
+def test_train_adds_labeled_windows_and_writes_a_loadable_model(
+    night: Recording, tiny: tuple[Path, dict[str, Any]]
+) -> None:
+    out, card = tiny
     data = card["training_data"]
     (entry,) = data["labeled_recordings"]["files"]
     assert entry["path"].endswith("night.edf") and entry["events"] == len(night.annotations)
@@ -71,11 +79,10 @@ def test_train_adds_labeled_windows_and_writes_a_loadable_model(night: Recording
     assert model.card["training_data"]["labeled_recordings"] == data["labeled_recordings"]
 
 
-def test_windows_without_accelerometer_go_to_the_emg_only_classifier(night: Recording, tmp_path: Path) -> None:
-    cfg = TrainConfig(nights=2, night_s=240.0, density=6.0, heldout_nights=1, heldout_s=60.0, workers=1, cv_folds=0)
-    out = tmp_path / "tiny.skops"
-    train(out, cfg, progress=False)
-    model = load_model(out)
+def test_windows_without_accelerometer_go_to_the_emg_only_classifier(
+    night: Recording, tiny: tuple[Path, dict[str, Any]]
+) -> None:
+    model = load_model(tiny[0])
     assert model.emg_estimator is not None
     assert tuple(model.card["features_without_acc"]) == EMG_ONLY_NAMES
     result = run_recording(night, None, keep_features=True)
