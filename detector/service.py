@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 
 from collector import wire
-from collector.errors import FrameError
+from collector.errors import BrokerError, FrameError
 from collector.mqtt import connect, make_client
 from collector.topics import StreamTopic, data_subscriptions
 
@@ -50,8 +50,10 @@ class DetectorService:
         self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._stop = threading.Event()
         self._idle = threading.Condition()
+        self._subscribed = threading.Event()
         self.client = make_client(settings.mqtt_url, settings.client_id, session_expiry_s=settings.session_expiry_s)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.sinks = SinkSet(sinks if sinks is not None else self._default_sinks())
 
@@ -72,8 +74,10 @@ class DetectorService:
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         if getattr(reason, "is_failure", False):
             return
-        for topic in data_subscriptions(self.settings.topic_prefix):
-            client.subscribe(topic, qos=1)
+        client.subscribe([(topic, 1) for topic in data_subscriptions(self.settings.topic_prefix)])
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: object, props: object) -> None:
+        self._subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         self._inbox.put((msg.topic, bytes(msg.payload)))
@@ -81,8 +85,16 @@ class DetectorService:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> threading.Thread:
-        """Connect and start the worker; returns the worker thread."""
+        """Connect, wait until the broker confirms the subscriptions, and start the worker thread.
+
+        Until the SUBACK, a frame published on a fresh session would be dropped by the broker, so a
+        service that returned earlier could miss the first frames sent right after it started.
+        """
         connect(self.client)
+        if not self._subscribed.wait(10):
+            self.client.loop_stop()
+            topics = ", ".join(data_subscriptions(self.settings.topic_prefix))
+            raise BrokerError(f"the broker did not confirm the subscription to {topics} within 10 s")
         worker = threading.Thread(target=self._work, name="detector-worker", daemon=True)
         worker.start()
         return worker
