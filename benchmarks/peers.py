@@ -192,7 +192,7 @@ def render(
         "",
         "## What was run",
         "",
-        f"- **Simulated nights**: `collector.simulate.Night(duration_s={src['night_s']:g}, seed, "
+        f"- **Simulated nights**: `crampwatch.simulate.Night(duration_s={src['night_s']:g}, seed, "
         f"ranges=HELDOUT_RANGES, event_density={src['density']:g})`, seeds {src['seeds'][0]}-{src['seeds'][1]} "
         f"(training uses {train_seeds}), exactly the nights `cramp-detector train` scores its model on; "
         f"{no_acc} of them without accelerometer (by seed, as in training). EMG rates: "

@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 
-from collector import wire
-from collector.frames import StreamKind
-from collector.recording import Recording, Signal
-from collector.simulate import Night, SimParams
+from crampwatch import wire
+from crampwatch.frames import StreamKind
+from crampwatch.recording import Recording, Signal
+from crampwatch.simulate import Night, SimParams
 from detector.model import load_model
 from detector.offline import detect_recording, recording_frames
 from detector.stream import DeviceStreams

@@ -10,12 +10,11 @@ Every command takes ``--help``. Settings come from flags, ``CRAMP_*`` environmen
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 
-from .commands import COMMANDS, add_commands
-from .errors import CollectorError
+from crampwatch.cli import add_commands, run_command
+
+from .commands import COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,16 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    level = (getattr(args, "log_level", None) or os.environ.get("CRAMP_LOG_LEVEL") or "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.run(args))
-    except CollectorError as err:
-        print(f"cramp-collector: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

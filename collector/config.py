@@ -7,9 +7,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .settings import ServiceSettings
+from crampwatch.settings import ServiceSettings
+from crampwatch.topics import DEFAULT_PREFIX, check_id
+
 from .spool import default_state_dir
-from .topics import DEFAULT_PREFIX, check_id
 
 
 class CollectorSettings(ServiceSettings):

@@ -48,11 +48,12 @@ from typing import TYPE_CHECKING, Final
 
 import paho.mqtt.client as mqtt
 
-from . import wire
-from .errors import BrokerError
-from .frames import Frame, StreamKind
+from crampwatch import wire
+from crampwatch.errors import BrokerError
+from crampwatch.frames import Frame, StreamKind
+from crampwatch.topics import StreamTopic
+
 from .spool import Spool, SpoolRow
-from .topics import StreamTopic
 
 if TYPE_CHECKING:
     from .config import CollectorSettings
@@ -111,7 +112,7 @@ class FramePublisher:
     """Spools frames and publishes them on ``<prefix>/<patient>/<device>/<stream>`` until acknowledged.
 
     Args:
-        client: a paho client from :func:`collector.mqtt.make_client` (connected or not yet).
+        client: a paho client from :func:`crampwatch.mqtt.make_client` (connected or not yet).
         prefix, patient, device: the topic levels.
         spool: the durable spool; default an in-memory one (nothing survives the process).
         window: most frames in paho's hands at once (above 20 only if the client is not connected yet:

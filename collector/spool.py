@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final, Literal
 
-from .errors import CollectorError
+from crampwatch.errors import CrampWatchError
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS streams (
 """
 
 
-class SpoolError(CollectorError):
+class SpoolError(CrampWatchError):
     """The spool file cannot be opened, written or locked. ``path`` says which file."""
 
     def __init__(self, path: str, problem: str) -> None:

@@ -3,7 +3,7 @@
 Why: overnight, nobody watches a terminal. Whoever looks in the morning (or a dashboard, or an alert
 rule) should see from one retained message whether the sensor was connected, how much of each hour's
 data arrived, and what to do about it. Topic ``<prefix>/<patient>/<device>/status`` (see
-:func:`collector.topics.status_topic`), JSON, retained, QoS 1::
+:func:`crampwatch.topics.status_topic`), JSON, retained, QoS 1::
 
     {"collector": "online", "link": "streaming", "message": "streaming",
      "profile": "ganglion", "address": "C0:...", "battery_pct": 81, "rssi_dbm": -67,
@@ -33,10 +33,11 @@ from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 
+from crampwatch.frames import StreamKind
+from crampwatch.topics import status_topic
+
 from .ble.runner import LinkState, RunnerStats
-from .frames import StreamKind
 from .publisher import FramePublisher
-from .topics import status_topic
 
 log = logging.getLogger(__name__)
 

@@ -26,5 +26,5 @@ if [[ ! -x .venv/bin/python ]]; then
     "$python" -m venv .venv
 fi
 echo "==> installing CrampWatch into .venv"
-.venv/bin/pip install -q -e .
+.venv/bin/pip install -q -e '.[all]'
 exec .venv/bin/cramp-detector demo "$@"

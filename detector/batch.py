@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from collector.formats import available_formats
+from crampwatch.formats import available_formats
 
 from .events import CSV_FIELDS, Event
 
@@ -105,17 +105,16 @@ def _model(path: str) -> Any:
 
 def process_file(path: str, model_path: str, name: str) -> NightResult:
     """One night: read, detect, summarise. Runs on a Dask worker; never raises for a bad file."""
-    from collector.errors import CollectorError
-    from collector.formats import read_recording
+    from crampwatch.errors import CrampWatchError
+    from crampwatch.formats import read_recording
 
-    from .errors import DetectorError
     from .offline import run_recording
 
     try:
         model = _model(model_path)
         rec = read_recording(path)
         out = run_recording(rec, model, patient="cohort", device=name)
-    except (CollectorError, DetectorError, OSError, ValueError) as err:
+    except (CrampWatchError, OSError, ValueError) as err:
         return NightResult(name, error=f"{type(err).__name__}: {err}")
     seconds = len(out.summaries)
     valid = sum(s.data_received for s in out.summaries)

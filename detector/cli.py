@@ -13,14 +13,11 @@ Every command takes ``--help``. Settings come from flags, ``CRAMP_*`` environmen
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from collector.commands import add_commands
-from collector.errors import CollectorError
+from crampwatch.cli import add_commands, run_command
 
 from .commands import COMMANDS
-from .errors import DetectorError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,15 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.run(args))
-    except (DetectorError, CollectorError) as err:
-        print(f"cramp-detector: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

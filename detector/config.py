@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from collector.settings import ServiceSettings, check_http_url
-from collector.topics import DEFAULT_PREFIX
+from crampwatch.settings import ServiceSettings, check_http_url
+from crampwatch.topics import DEFAULT_PREFIX
 
 from .model import DEFAULT_MODEL
 

@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from collector.recording import read_annotations
+from crampwatch.errors import ConfigError
+from crampwatch.recording import read_annotations
 
 from .config import DetectorSettings
-from .errors import ConfigError
 from .events import Event
 from .model import load_model
 from .scoring import format_table, score

@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from collector.recording import Recording, read_annotations
-from collector.simulate import HELDOUT_RANGES, Night
+from crampwatch.errors import ConfigError, CrampWatchError
+from crampwatch.recording import Recording, read_annotations
+from crampwatch.simulate import HELDOUT_RANGES, Night
 
-from .errors import ConfigError, DetectorError
 from .scoring import (
     Interval,
     ScoringError,
@@ -83,7 +83,7 @@ HELDOUT_NO_ACC_FRACTION = 0.25
 DetectFn = Callable[[Recording], Sequence[Interval]]
 
 
-class EvaluationError(DetectorError):
+class EvaluationError(CrampWatchError):
     """Something ``evaluate`` needs for a recording is missing. ``path`` names the recording."""
 
     def __init__(self, path: str, message: str) -> None:
@@ -118,7 +118,7 @@ class Case:
 
 
 def _suffixes() -> set[str]:
-    from collector.formats import available_formats
+    from crampwatch.formats import available_formats
 
     return {s.lower() for sufs in available_formats().values() for s in sufs}
 
@@ -161,7 +161,7 @@ def _sibling_csv(recording: Path, folder: Path, kinds: Sequence[str]) -> Path | 
 
 def _loader(path: Path, fmt: str | None) -> Callable[[], Recording]:
     def load() -> Recording:
-        from collector.formats import read_recording
+        from crampwatch.formats import read_recording
 
         return read_recording(path, fmt=fmt)
 

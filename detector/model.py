@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import ModelError
+from crampwatch.errors import ModelError
+
 from .features import EMG_ONLY_COLUMNS, EMG_ONLY_NAMES, NAMES
 
 FloatArray = npt.NDArray[np.float64]

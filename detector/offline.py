@@ -10,8 +10,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 
-from collector.frames import Frame
-from collector.recording import Recording
+from crampwatch.frames import Frame
+from crampwatch.recording import Recording
 
 from .events import Event
 from .model import Model

@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 
-from collector import wire
-from collector.errors import BrokerError, FrameError
-from collector.mqtt import connect, make_client
-from collector.topics import StreamTopic, data_subscriptions
+from crampwatch import wire
+from crampwatch.errors import BrokerError, FrameError, StreamError
+from crampwatch.mqtt import connect, make_client
+from crampwatch.topics import StreamTopic, data_subscriptions
 
 from .config import DetectorSettings
-from .errors import StreamError
 from .events import Event
 from .model import Model
 from .sinks import InfluxSink, JsonlSink, MqttEventSink, Sink, SinkSet

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from collector.frames import Frame, StreamKind
-from collector.units import UnitError, to_g, to_microvolts
+from crampwatch.errors import StreamError
+from crampwatch.frames import Frame, StreamKind
+from crampwatch.units import UnitError, to_g, to_microvolts
 
-from .errors import StreamError
 from .model import Model
 from .pipeline import DevicePipeline, PipelineOutput
 

@@ -27,8 +27,8 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from collector.recording import Recording, Signal
-from collector.simulate import HELDOUT_RANGES, TRAIN_RANGES, Night, ParamRanges
+from crampwatch.recording import Recording, Signal
+from crampwatch.simulate import HELDOUT_RANGES, TRAIN_RANGES, Night, ParamRanges
 
 from .features import EMG_ONLY_COLUMNS, NAMES
 from .model import Model, load_model, save_model
@@ -83,7 +83,7 @@ class TrainConfig:
     cv_folds: int = 3  # grouped (by night or file) cross-validation folds; 0 skips it
 
     def __post_init__(self) -> None:
-        from .errors import ConfigError
+        from crampwatch.errors import ConfigError
 
         if self.nights < 1:
             raise ConfigError(f"--nights must be at least 1, got {self.nights}")
@@ -169,8 +169,8 @@ def negative_windows(path: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
     Active windows (above ACTIVE_LOG_LEVEL) are labelled ``movement``, the rest ``other``.
     """
-    from collector.errors import RecordingError
-    from collector.formats import read_recording
+    from crampwatch.errors import RecordingError
+    from crampwatch.formats import read_recording
 
     from .features.context import ACTIVE_LOG_LEVEL
 
@@ -233,7 +233,7 @@ def labeled_windows(paths: tuple[str, ...], *, progress: bool = True) -> Labeled
 
 def _expand(paths: tuple[str, ...]) -> list[str]:
     """Files named directly, plus the readable files inside named folders (sorted)."""
-    from collector.formats import available_formats
+    from crampwatch.formats import available_formats
 
     suffixes = {suf for sufs in available_formats().values() for suf in sufs}
     out: list[str] = []
@@ -393,8 +393,8 @@ def _calibration_bins(raw: npt.NDArray[np.float64], hit: npt.NDArray[np.float64]
 
 def real_check(model: Model, paths: tuple[str, ...]) -> dict[str, Any]:
     """Cramps and spasms found in real recordings that hold none (the goal is zero)."""
-    from collector.errors import RecordingError
-    from collector.formats import read_recording
+    from crampwatch.errors import RecordingError
+    from crampwatch.formats import read_recording
 
     files = _expand(paths)
     found = {"cramp": 0, "spasm": 0}
@@ -493,7 +493,7 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
         + "".join(f" --check {p}" for p in cfg.check)
         + "".join(f" --labeled {p}" for p in cfg.labeled),
         "training_data": {
-            "source": "collector.simulate, domain-randomised over TRAIN_RANGES",
+            "source": "crampwatch.simulate, domain-randomised over TRAIN_RANGES",
             "nights": cfg.nights,
             "night_s": cfg.night_s,
             "event_density": cfg.density,

@@ -62,6 +62,9 @@ step "pip install -e '.[test]'"
 step "ruff check ."
 .venv/bin/ruff check .
 
+step "ruff format --check ."
+.venv/bin/ruff format --check .
+
 step "mypy"
 .venv/bin/mypy
 

@@ -1,6 +1,6 @@
-"""Errors of the BLE side of the collector, all :class:`~collector.errors.CollectorError` subclasses::
+"""Errors of the BLE side of the collector, all :class:`~crampwatch.errors.CrampWatchError` subclasses::
 
-    CollectorError
+    CrampWatchError
     └── BleError                 something about Bluetooth went wrong; the message says what to do
         ├── AdapterMissingError  no usable Bluetooth adapter (or no BlueZ / D-Bus) on this computer
         ├── UnknownProfileError  --device names a profile that is not registered
@@ -12,10 +12,10 @@ place they happen; inside the reconnect loop they are logged and retried rather 
 
 from __future__ import annotations
 
-from ..errors import CollectorError
+from crampwatch.errors import CrampWatchError
 
 
-class BleError(CollectorError):
+class BleError(CrampWatchError):
     """A Bluetooth problem. The message names the device or adapter and the fix."""
 
 

@@ -25,7 +25,8 @@ import logging
 
 import numpy as np
 
-from ..frames import FLAG_END_OF_STREAM, Frame
+from crampwatch.frames import FLAG_END_OF_STREAM, Frame
+
 from .profile import Counts, SampleBlock, StreamSpec
 
 log = logging.getLogger(__name__)

@@ -7,9 +7,9 @@ factory for its :class:`Decoder`. Adding a device = adding one module under
 ``collector/ble/profiles/`` that calls :func:`register`.
 
 Decoders turn notification bytes into :class:`SampleBlock` s in counts with the stream's
-:class:`~collector.frames.Channel` scales (so values become µV or g without re-quantising), and
+:class:`~crampwatch.frames.Channel` scales (so values become µV or g without re-quantising), and
 report device-side losses they can see from the device's own counters (packet ids, sequence nibbles,
-timestamps) as ``lost_before``. They do not make :class:`~collector.frames.Frame` s directly: one
+timestamps) as ``lost_before``. They do not make :class:`~crampwatch.frames.Frame` s directly: one
 notification holds 2-20 samples, so the :class:`~collector.ble.framer.Framer` batches blocks into frames of
 about 0.25 s and numbers them for the wire. The protocol maths live in pure functions in each profile
 module (``decode_*``); the decoder classes only carry the state a protocol needs between packets.
@@ -24,7 +24,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ..frames import Channel, StreamKind
+from crampwatch.frames import Channel, StreamKind
+
 from .errors import UnknownProfileError
 
 #: Standard GATT characteristics most wearables expose.

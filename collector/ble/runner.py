@@ -48,8 +48,9 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakBluetoothNotAvailableError, BleakError
 
-from ..errors import CollectorError
-from ..frames import Frame, StreamKind
+from crampwatch.errors import CrampWatchError
+from crampwatch.frames import Frame, StreamKind
+
 from ..publisher import FramePublisher
 from .errors import AdapterMissingError, ProtocolError
 from .framer import Framer
@@ -494,7 +495,7 @@ class BleRunner:
         for frame in frames:
             try:
                 self.publisher.publish(frame)
-            except CollectorError as err:
+            except CrampWatchError as err:
                 self.stats.publish_errors += 1
                 log.error("could not store frame %s seq %d: %s", frame.kind, frame.seq, err)
                 continue

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .. import settings as settings_mod
+from crampwatch import settings as settings_mod
+
 from ..config import CollectorSettings
 
 NAME = "check-config"

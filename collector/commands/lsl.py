@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .. import settings as settings_mod
+from crampwatch import settings as settings_mod
+from crampwatch.errors import ConfigError
+from crampwatch.mqtt import connect, make_client
+
 from ..config import CollectorSettings
-from ..errors import ConfigError
-from ..mqtt import connect, make_client
 from ..publisher import FramePublisher
 from ..sources.lsl import LslSource
 

@@ -8,7 +8,7 @@ re-run offline (``cramp-detector detect``), and the recording is what the detect
 * Subscribes (QoS 1, persistent session ``cramp-recorder-<patient>-<device>``) to the device's ``emg``
   and ``acc`` topics. Start it **before** the device or replay: the broker keeps messages for a
   subscription only once it exists.
-* Samples are converted to µV and g as the detector does (:mod:`collector.units`). Duplicated frames
+* Samples are converted to µV and g as the detector does (:mod:`crampwatch.units`). Duplicated frames
   (same sequence number) are dropped. Lost frames are filled (EMG with zeros, ACC by holding the last
   reading) so the file stays continuous in time, and each gap becomes an EDF+ annotation ``gap`` with
   its duration, so a viewer shows where data is missing.
@@ -38,16 +38,17 @@ import numpy as np
 import numpy.typing as npt
 import paho.mqtt.client as mqtt
 
-from .. import settings as settings_mod
-from .. import wire
+from crampwatch import settings as settings_mod
+from crampwatch import wire
+from crampwatch.errors import BrokerError, ConfigError, FrameError, RecordingError
+from crampwatch.formats.edf import write_edf
+from crampwatch.frames import Frame, StreamKind
+from crampwatch.mqtt import connect, make_client
+from crampwatch.recording import Annotation, Recording, Signal
+from crampwatch.topics import StreamTopic
+from crampwatch.units import UnitError, to_g, to_microvolts
+
 from ..config import CollectorSettings
-from ..errors import BrokerError, ConfigError, FrameError, RecordingError
-from ..formats.edf import write_edf
-from ..frames import Frame, StreamKind
-from ..mqtt import connect, make_client
-from ..recording import Annotation, Recording, Signal
-from ..topics import StreamTopic
-from ..units import UnitError, to_g, to_microvolts
 
 log = logging.getLogger(__name__)
 

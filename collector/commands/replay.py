@@ -24,15 +24,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .. import settings as settings_mod
+from crampwatch import settings as settings_mod
+from crampwatch.errors import ConfigError
+from crampwatch.formats import read_recording
+from crampwatch.mqtt import connect, make_client
+from crampwatch.topics import check_id
+
 from ..config import CollectorSettings
-from ..errors import ConfigError
-from ..formats import read_recording
-from ..mqtt import connect, make_client
 from ..publisher import FramePublisher
 from ..sources.base import parse_speed
 from ..sources.replay import DEFAULT_FRAME_S, ReplaySource, device_id_for, merged, paced, start_ns_of
-from ..topics import check_id
 
 log = logging.getLogger(__name__)
 

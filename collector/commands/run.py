@@ -27,16 +27,17 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from .. import settings as settings_mod
+from crampwatch import settings as settings_mod
+from crampwatch.errors import BrokerError, ConfigError
+from crampwatch.mqtt import BrokerAddress, make_client
+from crampwatch.topics import check_id
+
 from ..ble import get_profile
 from ..ble.runner import Backoff, BleRunner
 from ..config import CollectorSettings
-from ..errors import BrokerError, ConfigError
-from ..mqtt import BrokerAddress, make_client
 from ..publisher import FramePublisher
 from ..spool import Spool, default_state_dir
 from ..telemetry import StatusReporter
-from ..topics import check_id
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ FLUSH_ON_STOP_S = 10.0
 def _add_settings_arguments(parser: argparse.ArgumentParser, *, exclude: tuple[str, ...]) -> None:
     """settings.add_arguments without some fields (here: --device, which names the wearable in this command).
 
-    TODO(lead): give collector.settings.add_arguments an ``exclude`` parameter and call it instead.
+    TODO(lead): give crampwatch.settings.add_arguments an ``exclude`` parameter and call it instead.
     """
     group = parser.add_argument_group("settings (flag > environment variable > --config file > default)")
     group.add_argument("--config", type=Path, metavar="FILE", help="TOML file with any of these settings")
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace, *, runner_cls: type[BleRunner] = BleRunner) ->
 
 
 def _connect_in_background(client: mqtt.Client) -> None:
-    """Like collector.mqtt.connect, but never blocks or fails: paho keeps retrying while the spool fills."""
+    """Like crampwatch.mqtt.connect, but never blocks or fails: paho keeps retrying while the spool fills."""
     data = client.user_data_get()
     address: BrokerAddress = data["address"]
     props = Properties(PacketTypes.CONNECT)  # paho: unannotated

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .. import settings as settings_mod
+from crampwatch import settings as settings_mod
+from crampwatch.mqtt import connect, make_client
+from crampwatch.recording import write_annotations
+
 from ..config import CollectorSettings
-from ..mqtt import connect, make_client
 from ..publisher import FramePublisher
-from ..recording import write_annotations
 from ..sources import SimulatedSource, paced, parse_speed
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def add_arguments(sim: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..simulate import Night
+    from crampwatch.simulate import Night
 
     cfg = settings_mod.load(CollectorSettings, args)
 

@@ -1,6 +1,6 @@
-"""Sources of frames: anything that yields :class:`~collector.frames.Frame` blocks in device-time order.
+"""Sources of frames: anything that yields :class:`~crampwatch.frames.Frame` blocks in device-time order.
 
-simulated   the simulated wearable (collector.simulate), at real time or faster
+simulated   the simulated wearable (crampwatch.simulate), at real time or faster
 (ble, replay: later modules, same interface)
 """
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Protocol
 
-from ..frames import Frame
+from crampwatch.frames import Frame
 
 
 class Source(Protocol):

@@ -5,7 +5,7 @@ live detector on them without a driver of ours. pylsl bundles liblsl; streams ar
 local network.
 
 * Channels are chosen by their LSL meta-data units (``desc/channels/channel/unit``, e.g. ``microvolts``,
-  ``g``), with the same rules as for files (:mod:`collector.formats.columns`): EMG from one stream,
+  ``g``), with the same rules as for files (:mod:`crampwatch.formats.columns`): EMG from one stream,
   three ACC axes from one stream (the EMG stream itself or ``acc_stream``). A stream without units, with
   an irregular rate (0 Hz) or a string format is refused with the reason.
 * Samples are converted to µV and g and sent as float64 frames of ``frame_s`` seconds. Device time is
@@ -27,26 +27,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConfigError, RecordingError
-from ..formats.columns import Column, factor, pick_channels
-from ..frames import FLAG_END_OF_STREAM, Channel, Frame, StreamKind
-from ..units import ACC_UNIT, EMG_UNIT
+from crampwatch.errors import ConfigError, RecordingError
+from crampwatch.formats.columns import Column, factor, pick_channels
+from crampwatch.frames import FLAG_END_OF_STREAM, Channel, Frame, StreamKind
+from crampwatch.lsl import lsl_module
+from crampwatch.units import ACC_UNIT, EMG_UNIT
 
-__all__ = ["LslSource", "lsl_module"]
+__all__ = ["LslSource"]
 
 log = logging.getLogger(__name__)
 
 _PER_STREAM = 1 << 16
-
-
-def lsl_module() -> Any:
-    """pylsl, imported on first use (it loads liblsl); typed as Any because pylsl has no type hints."""
-    import importlib
-
-    try:
-        return importlib.import_module("pylsl")
-    except ModuleNotFoundError:
-        raise ConfigError("LSL needs pylsl, an optional dependency: pip install 'crampwatch[lsl]'") from None
 
 
 @dataclass

@@ -3,7 +3,7 @@
 A replayed file must be indistinguishable from a live device for the detector, so that a recording
 replayed through ``cramp-detector serve`` gives exactly the events ``cramp-detector detect`` finds in it:
 
-* Frames are cut by :meth:`~collector.recording.Signal.frames` with **float64 payloads** (scale 1,
+* Frames are cut by :meth:`~crampwatch.recording.Signal.frames` with **float64 payloads** (scale 1,
   offset 0), so every sample reaches the detector bit for bit as the file reader produced it. (Integer
   counts would be smaller on the wire but would re-quantise values that a reader already converted.)
 * Each stream's frames carry consecutive sequence numbers from 0, device times from the file (first
@@ -24,8 +24,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..frames import Frame
-from ..recording import Recording
+from crampwatch.frames import Frame
+from crampwatch.recording import Recording
 
 __all__ = ["DEFAULT_FRAME_S", "ReplaySource", "device_id_for", "merged", "paced", "start_ns_of"]
 

@@ -1,4 +1,4 @@
-"""The simulated wearable as a source: renders a :class:`~collector.simulate.Night` in blocks."""
+"""The simulated wearable as a source: renders a :class:`~crampwatch.simulate.Night` in blocks."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..frames import FLAG_END_OF_STREAM, Channel, Frame, StreamKind
-from ..simulate import Night
-from ..units import ACC_UNIT, EMG_UNIT
+from crampwatch.frames import FLAG_END_OF_STREAM, Channel, Frame, StreamKind
+from crampwatch.simulate import Night
+from crampwatch.units import ACC_UNIT, EMG_UNIT
 
 RENDER_BLOCK_S = 10.0
 ACC_RESOLUTION_G = 1e-4  # the simulated accelerometer's LSB (16-bit at +-3.2 g)

@@ -7,7 +7,7 @@ Why: any EDF viewer (EDFbrowser, Polyman, MNE, Sleep scoring software) then show
 and spasms on the signal, so a clinician can check them without CrampWatch. The events file is what
 ``detect``/``batch`` write (``type,onset_s,offset_s,...``, extra columns ignored) or any CSV with
 ``type,onset_s,offset_s[,subtype]``; annotation texts are ``cramp`` or ``spasm:clonus`` (read back by
-:func:`collector.formats.edf.parse_annotation_text`).
+:func:`crampwatch.formats.edf.parse_annotation_text`).
 
 The input may be any readable format (EDF, BDF, CSV, XDF, ...); the copy is EDF+ or BDF+ by the suffix
 of ``--out``. Its samples are the input's, rounded to the new file's digital step (EDF+ 16 bit: peak /
@@ -21,7 +21,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from collector.errors import ConfigError
+from crampwatch.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from collector.formats import read_recording
-    from collector.formats.edf import write_edf
-    from collector.recording import read_annotations
+    from crampwatch.formats import read_recording
+    from crampwatch.formats.edf import write_edf
+    from crampwatch.recording import read_annotations
 
     if args.out.resolve() == args.file.resolve():
         raise ConfigError(f"--out {args.out} is the input file; write the annotated copy to another file")

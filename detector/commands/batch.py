@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from collector.errors import ConfigError
+from crampwatch.errors import ConfigError
 
 from ..model import DEFAULT_MODEL
 

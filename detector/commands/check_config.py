@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from collector import settings as settings_mod
+from crampwatch import settings as settings_mod
 
 from ..config import DetectorSettings
 

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 
-from collector import settings as settings_mod
+from crampwatch import settings as settings_mod
 
 from ..config import DetectorSettings
 

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from collector.formats import read_recording
+    from crampwatch.formats import read_recording
 
     from ..model import load_model
     from ..offline import detect_recording

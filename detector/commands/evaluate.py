@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
+    from crampwatch.errors import ConfigError
+
     from ..evaluate import evaluate, evaluate_simulated, file_cases, make_detector
 
     if args.simulated is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from collector import settings as settings_mod
+from crampwatch import settings as settings_mod
 
 from ..config import DetectorSettings
 

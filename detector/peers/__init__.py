@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from collector.recording import Recording
+from crampwatch.errors import ConfigError
+from crampwatch.recording import Recording
 
-from ..errors import ConfigError
 from ..events import Event
 from . import neurokit, rms
 from ._rules import DurationRules

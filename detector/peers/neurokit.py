@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from collector.recording import Recording
+from crampwatch.errors import ConfigError
+from crampwatch.recording import Recording
 
-from ..errors import ConfigError
 from ..events import Event
 from ._rules import DurationRules, events_from_activity
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal as sps
 
-from collector.recording import Recording
+from crampwatch.errors import StreamError
+from crampwatch.recording import Recording
 
-from ..errors import StreamError
 from ..events import Event
 from ._rules import DurationRules, events_from_activity
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from ..errors import SinkError
+from crampwatch.errors import SinkError
+
 from ..events import Event, Summary
 
 log = logging.getLogger(__name__)

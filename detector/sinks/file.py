@@ -6,7 +6,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from ..errors import SinkError
+from crampwatch.errors import SinkError
+
 from ..events import Event, Summary
 
 

@@ -22,7 +22,8 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
-from ..errors import SinkError
+from crampwatch.errors import SinkError
+
 from ..events import Event, Summary
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from collector.sources.lsl import lsl_module
+from crampwatch.lsl import lsl_module
 
 from ..events import Event, Summary
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import paho.mqtt.client as mqtt
 
-from collector.topics import events_topic
+from crampwatch.errors import SinkError
+from crampwatch.topics import events_topic
 
-from ..errors import SinkError
 from ..events import Event, Summary
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_limits
 
-from collector.formats import read_recording
-from collector.formats.edf import write_edf
-from collector.simulate import Night
+from crampwatch.formats import read_recording
+from crampwatch.formats.edf import write_edf
+from crampwatch.simulate import Night
 from detector.batch import SUMMARY_FIELDS, find_recordings
 from detector.cli import main as detector_main
 from detector.events import CSV_FIELDS

@@ -24,15 +24,15 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from collector import wire
 from collector.ble.profile import get_profile
 from collector.ble.runner import Backoff, BleRunner, LinkState
-from collector.frames import Frame, StreamKind
-from collector.mqtt import connect, make_client
 from collector.publisher import FramePublisher
 from collector.spool import Spool
 from collector.telemetry import StatusReporter
-from collector.topics import StreamTopic, status_topic
+from crampwatch import wire
+from crampwatch.frames import Frame, StreamKind
+from crampwatch.mqtt import connect, make_client
+from crampwatch.topics import StreamTopic, status_topic
 from detector.stream import DeviceStreams
 from tests.ble_backend import VirtualRadio
 from tests.ble_fakes import FakeCrampWatchSensor
@@ -158,10 +158,10 @@ _WILL_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from collector.ble.runner import RunnerStats
-    from collector.mqtt import connect, make_client
+    from crampwatch.mqtt import connect, make_client
     from collector.publisher import FramePublisher
     from collector.telemetry import StatusReporter
-    from collector.frames import StreamKind
+    from crampwatch.frames import StreamKind
 
     client = make_client(sys.argv[1], "test-will")
     publisher = FramePublisher(client, "cramp/v1", "p7", "leg")

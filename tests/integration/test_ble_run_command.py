@@ -16,12 +16,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from collector import wire
 from collector.ble.runner import BleRunner, RunnerStats
 from collector.cli import build_parser
 from collector.commands import run as run_command
-from collector.frames import FLAG_END_OF_STREAM, Frame, StreamKind
-from collector.mqtt import connect, make_client
+from crampwatch import wire
+from crampwatch.frames import FLAG_END_OF_STREAM, Frame, StreamKind
+from crampwatch.mqtt import connect, make_client
 from tests.ble_backend import VirtualRadio
 from tests.ble_fakes import FakeCrampWatchSensor
 from tests.servers import MosquittoServer

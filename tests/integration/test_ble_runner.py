@@ -19,13 +19,13 @@ from typing import TypeVar
 import numpy as np
 import pytest
 
-from collector import wire
 from collector.ble.profile import get_profile
 from collector.ble.profiles import crampwatch
 from collector.ble.runner import Backoff, BleRunner, LinkState
-from collector.frames import Frame, StreamKind
-from collector.mqtt import make_client
 from collector.publisher import FramePublisher
+from crampwatch import wire
+from crampwatch.frames import Frame, StreamKind
+from crampwatch.mqtt import make_client
 from tests.ble_backend import VirtualRadio
 from tests.ble_fakes import FakeBitalino, FakeCrampWatchSensor, FakeGanglion, FakeMyo, FakePeripheral, FakePolar
 

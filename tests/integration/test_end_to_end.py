@@ -16,11 +16,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.frames import StreamKind
-from collector.recording import Annotation, read_annotations
-from collector.simulate import Night
 from collector.sources import SimulatedSource
-from collector.topics import StreamTopic
+from crampwatch.frames import StreamKind
+from crampwatch.recording import Annotation, read_annotations
+from crampwatch.simulate import Night
+from crampwatch.topics import StreamTopic
 from detector.config import DetectorSettings
 from detector.model import load_model
 from detector.scoring import match

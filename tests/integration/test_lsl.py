@@ -17,11 +17,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector import wire
 from collector.cli import main as collector_main
-from collector.errors import ConfigError, RecordingError
-from collector.frames import Frame, StreamKind
-from collector.sources.lsl import LslSource, lsl_module
+from collector.sources.lsl import LslSource
+from crampwatch import wire
+from crampwatch.errors import ConfigError, RecordingError
+from crampwatch.frames import Frame, StreamKind
+from crampwatch.lsl import lsl_module
 from detector.events import Event
 from detector.sinks.lsl import LslMarkerSink
 from tests.servers import MosquittoServer

@@ -18,12 +18,12 @@ import pyedflib
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector import wire
-from collector.formats import read_recording
-from collector.formats.edf import write_edf
-from collector.recording import Annotation, Recording, write_annotations
-from collector.simulate import Night
-from collector.topics import StreamTopic
+from crampwatch import wire
+from crampwatch.formats import read_recording
+from crampwatch.formats.edf import write_edf
+from crampwatch.recording import Annotation, Recording, write_annotations
+from crampwatch.simulate import Night
+from crampwatch.topics import StreamTopic
 from detector.cli import main as detector_main
 from tests.servers import MosquittoServer
 

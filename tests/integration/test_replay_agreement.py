@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_limits
 
-from collector.formats import read_recording
-from collector.formats.edf import write_edf
-from collector.simulate import Night
+from crampwatch.formats import read_recording
+from crampwatch.formats.edf import write_edf
+from crampwatch.simulate import Night
 from detector.config import DetectorSettings
 from detector.events import Event
 from detector.model import Model, load_model

@@ -22,11 +22,11 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 
-from collector import wire
-from collector.frames import Channel, Frame, StreamKind
-from collector.mqtt import connect, make_client
 from collector.publisher import FramePublisher
 from collector.spool import Spool
+from crampwatch import wire
+from crampwatch.frames import Channel, Frame, StreamKind
+from crampwatch.mqtt import connect, make_client
 from tests.servers import MosquittoServer
 
 pytestmark = pytest.mark.integration
@@ -185,10 +185,10 @@ def test_frames_spooled_while_the_broker_was_never_reachable_are_sent_by_the_nex
 _COLLECTOR_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from collector.mqtt import connect, make_client
+    from crampwatch.mqtt import connect, make_client
     from collector.publisher import FramePublisher
     from collector.spool import Spool
-    from collector.frames import StreamKind
+    from crampwatch.frames import StreamKind
     from tests.integration.test_spool_broker import make_frame, PREFIX, PATIENT, DEVICE
 
     url, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -11,11 +11,11 @@ import pytest
 from collector.ble.runner import LinkState, RunnerStats
 from collector.cli import main
 from collector.commands.run import parse_device
-from collector.errors import ConfigError
-from collector.frames import StreamKind
-from collector.mqtt import make_client
 from collector.publisher import FramePublisher
 from collector.telemetry import Coverage, StatusReporter
+from crampwatch.errors import ConfigError
+from crampwatch.frames import StreamKind
+from crampwatch.mqtt import make_client
 
 NO_DBUS = not Path("/run/dbus/system_bus_socket").exists() and "DBUS_SYSTEM_BUS_ADDRESS" not in os.environ
 

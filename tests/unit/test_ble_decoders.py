@@ -14,8 +14,8 @@ import pytest
 
 from collector.ble.profile import SOFTWARE_REVISION_UUID, SampleBlock, SeqCounter, all_profiles, get_profile
 from collector.ble.profiles import bitalino, crampwatch, ganglion, myo, polar
-from collector.errors import CollectorError
-from collector.frames import StreamKind
+from crampwatch.errors import CrampWatchError
+from crampwatch.frames import StreamKind
 
 
 def values(block: SampleBlock) -> np.ndarray:
@@ -39,7 +39,7 @@ def test_every_profile_is_registered_with_consistent_streams() -> None:
 
 
 def test_unknown_profile_names_the_known_ones() -> None:
-    with pytest.raises(CollectorError, match="crampwatch, ganglion"):
+    with pytest.raises(CrampWatchError, match="crampwatch, ganglion"):
         get_profile("fitbit")
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from collector.ble.framer import Framer
 from collector.ble.profile import SampleBlock, StreamSpec
-from collector.frames import FLAG_END_OF_STREAM, Channel, StreamKind
+from crampwatch.frames import FLAG_END_OF_STREAM, Channel, StreamKind
 
 SPEC = StreamSpec(StreamKind.EMG, 10.0, (Channel("calf", "uV", 2.0),))
 PERIOD = 100_000_000  # ns at 10 Hz

@@ -33,7 +33,7 @@ def test_compose_services_are_complete_and_their_files_exist() -> None:
 
 
 def test_detector_environment_is_valid_settings() -> None:
-    from collector.settings import load
+    from crampwatch.settings import load
     from detector.config import DetectorSettings
 
     env = _load(ROOT / "docker-compose.yml")["services"]["detector"]["environment"]

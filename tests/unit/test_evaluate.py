@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.formats.edf import write_edf
-from collector.recording import Annotation, Recording, write_annotations
-from collector.simulate import SimParams, simulate
+from crampwatch.formats.edf import write_edf
+from crampwatch.recording import Annotation, Recording, write_annotations
+from crampwatch.simulate import SimParams, simulate
 from detector.cli import main
 from detector.evaluate import MissingTruthError, evaluate, file_cases, make_detector
 from detector.events import CSV_FIELDS

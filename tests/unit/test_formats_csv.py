@@ -10,9 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from collector.errors import RecordingError
-from collector.formats import read_recording
-from collector.units import STANDARD_GRAVITY
+from crampwatch.errors import RecordingError
+from crampwatch.formats import read_recording
+from crampwatch.units import STANDARD_GRAVITY
 
 EMG_RATE = 1000
 ACC_EVERY = 20  # ACC at 50 Hz: a value on every 20th row

@@ -15,13 +15,13 @@ import numpy.typing as npt
 import pyedflib
 import pytest
 
-from collector.errors import ConfigError, RecordingError
-from collector.formats import available_formats, read_recording, register
-from collector.formats.edf import parse_annotation_text, write_edf
-from collector.formats.registry import check_signal, get_reader, reader_for
-from collector.frames import StreamKind
-from collector.recording import Annotation, Recording, Signal
-from collector.units import STANDARD_GRAVITY
+from crampwatch.errors import ConfigError, RecordingError
+from crampwatch.formats import available_formats, read_recording, register
+from crampwatch.formats.edf import parse_annotation_text, write_edf
+from crampwatch.formats.registry import check_signal, get_reader, reader_for
+from crampwatch.frames import StreamKind
+from crampwatch.recording import Annotation, Recording, Signal
+from crampwatch.units import STANDARD_GRAVITY
 
 START = datetime(2024, 3, 1, 22, 30, 0)
 
@@ -314,7 +314,7 @@ def test_auto_emg_keeps_the_highest_rate_and_warns(tmp_path: Path, caplog: pytes
             Chan("EMG C", "uV", 1000, rng.normal(0, 1, 2000)),
         ],
     )
-    with caplog.at_level(logging.WARNING, logger="collector.formats"):
+    with caplog.at_level(logging.WARNING, logger="crampwatch.formats"):
         rec = read_recording(path)
     assert rec.emg.channel_names == ("EMG B", "EMG C") and rec.emg.rate_hz == 1000.0
     assert "'EMG A' (uV, 500 Hz)" in caplog.text and "dropping" in caplog.text
@@ -334,7 +334,7 @@ def test_emg_labels_win_over_other_voltage_channels(tmp_path: Path, caplog: pyte
             Chan("EMG chin", "counts", 200, rng.normal(0, 1, 400)),
         ],
     )
-    with caplog.at_level(logging.WARNING, logger="collector.formats"):
+    with caplog.at_level(logging.WARNING, logger="crampwatch.formats"):
         rec = read_recording(path)
     assert rec.emg.channel_names == ("Leg EMG L",)
     assert rec.acc is None
@@ -363,7 +363,7 @@ def test_acc_without_exactly_three_axes_is_dropped_with_a_warning(
     chans += [Chan(f"Accel {i}", "g", 25, rng.normal(0, 0.1, 50), 8.0) for i in range(n_axes)]
     path = tmp_path / "acc.edf"
     write_lowlevel(path, chans)
-    with caplog.at_level(logging.WARNING, logger="collector.formats"):
+    with caplog.at_level(logging.WARNING, logger="crampwatch.formats"):
         rec = read_recording(path)
     assert rec.acc is None
     assert f"found {n_axes} acceleration channel(s)" in caplog.text and "--acc" in caplog.text
@@ -418,7 +418,7 @@ def test_flat_emg_is_read_with_a_lead_off_warning(tmp_path: Path, caplog: pytest
     data[:, 1] = 0.0
     path = tmp_path / "flat.edf"
     write_edf(Recording(Signal(StreamKind.EMG, 1000.0, rec.emg.channel_names, data)), path)
-    with caplog.at_level(logging.WARNING, logger="collector.formats"):
+    with caplog.at_level(logging.WARNING, logger="crampwatch.formats"):
         back = read_recording(path)
     assert np.ptp(back.emg.data[:, 1]) == 0.0 and abs(back.emg.data[0, 1]) < 1e-12
     assert "'EMG R' is flat" in caplog.text and "lead-off" in caplog.text

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collector.errors import RecordingError
-from collector.formats import read_recording
-from collector.formats.uci import DATALOG_RATE_HZ
+from crampwatch.errors import RecordingError
+from crampwatch.formats import read_recording
+from crampwatch.formats.uci import DATALOG_RATE_HZ
 
 REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"real recordings not found at {REAL}")

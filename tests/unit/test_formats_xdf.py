@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from collector.errors import RecordingError
-from collector.formats import read_recording
-from collector.recording import Annotation
+from crampwatch.errors import RecordingError
+from crampwatch.formats import read_recording
+from crampwatch.recording import Annotation
 
 LSL_T0 = 5000.0  # LSL clock (seconds since the recorder machine booted)
 

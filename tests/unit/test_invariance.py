@@ -12,8 +12,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from collector.recording import Recording, Signal
-from collector.simulate import TRAIN_RANGES, Night
+from crampwatch.recording import Recording, Signal
+from crampwatch.simulate import TRAIN_RANGES, Night
 from detector.model import Model, load_model
 from detector.offline import detect_recording
 

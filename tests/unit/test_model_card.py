@@ -60,7 +60,7 @@ def test_heldout_scores_are_consistent_counts(model: Model) -> None:
 
 @pytest.mark.parametrize(("field", "value"), [("cv_folds", 1), ("cv_folds", -2), ("nights", 0), ("heldout_nights", 0)])
 def test_train_config_names_the_flag_it_rejects(field: str, value: int) -> None:
-    from detector.errors import ConfigError
+    from crampwatch.errors import ConfigError
     from detector.train import TrainConfig
 
     flag = "--" + field.replace("_", "-")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from detector.errors import ModelError
+from crampwatch.errors import ModelError
 from detector.model import DEFAULT_MODEL, card_path, file_sha256, load_model
 
 

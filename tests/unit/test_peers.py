@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from collector.frames import StreamKind
-from collector.recording import Recording, Signal
-from detector.errors import ConfigError
+from crampwatch.errors import ConfigError
+from crampwatch.frames import StreamKind
+from crampwatch.recording import Recording, Signal
 from detector.events import Event
 from detector.peers import PEERS, DurationRules, get_peer
 from detector.peers._rules import events_from_activity

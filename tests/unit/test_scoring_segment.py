@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from collector.recording import Annotation
+from crampwatch.recording import Annotation
 from detector.scoring import combine, errors, iou, score
 from detector.segment import Segmenter, SegmentRules
 

@@ -1,4 +1,4 @@
-"""Tests of the overnight EMG + ACC simulator (collector.simulate)."""
+"""Tests of the overnight EMG + ACC simulator (crampwatch.simulate)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy.typing as npt
 import pytest
 from scipy import signal as sps
 
-from collector.frames import StreamKind
-from collector.simulate import HELDOUT_RANGES, TRAIN_RANGES, Night, SimParams, simulate
+from crampwatch.frames import StreamKind
+from crampwatch.simulate import HELDOUT_RANGES, TRAIN_RANGES, Night, SimParams, simulate
 
 F64 = npt.NDArray[np.float64]
 QUIET = SimParams(mains_uv=0.0, ecg_uv=0.0)

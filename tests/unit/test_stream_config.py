@@ -7,12 +7,11 @@ import argparse
 import numpy as np
 import pytest
 
-from collector import settings as settings_mod
-from collector.errors import ConfigError
-from collector.frames import Channel, Frame, StreamKind
-from collector.recording import Recording, Signal
+from crampwatch import settings as settings_mod
+from crampwatch.errors import ConfigError, StreamError
+from crampwatch.frames import Channel, Frame, StreamKind
+from crampwatch.recording import Recording, Signal
 from detector.config import DetectorSettings
-from detector.errors import StreamError
 from detector.offline import recording_frames, run_recording
 from detector.stream import DeviceStreams
 

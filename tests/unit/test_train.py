@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from collector.formats.edf import write_edf
-from collector.recording import Recording
-from collector.simulate import simulate
+from crampwatch.formats.edf import write_edf
+from crampwatch.recording import Recording
+from crampwatch.simulate import simulate
 from detector.features import ACC_DERIVED_NAMES, EMG_ONLY_NAMES, NAMES
 from detector.model import load_model
 from detector.offline import run_recording

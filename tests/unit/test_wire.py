@@ -8,10 +8,10 @@ import zlib
 import numpy as np
 import pytest
 
-from collector import wire
-from collector.errors import FrameError
-from collector.frames import FLAG_END_OF_STREAM, Channel, Frame, StreamKind
-from collector.topics import StreamTopic, data_subscriptions
+from crampwatch import wire
+from crampwatch.errors import FrameError
+from crampwatch.frames import FLAG_END_OF_STREAM, Channel, Frame, StreamKind
+from crampwatch.topics import StreamTopic, data_subscriptions
 
 
 def _frame(dtype: str = "<i4", n: int = 250) -> Frame:

@@ -28,8 +28,9 @@ from typing import Final
 
 import numpy as np
 
-from ...frames import Channel, StreamKind
-from ...units import EMG_UNIT
+from crampwatch.frames import Channel, StreamKind
+from crampwatch.units import EMG_UNIT
+
 from ..profile import DecoderStats, DeviceProfile, SampleBlock, SeqCounter, StreamSpec, Write, as_counts, register
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,9 @@ from typing import Final
 
 import numpy as np
 
-from ...frames import Channel, StreamKind
-from ...units import ACC_UNIT, EMG_UNIT
+from crampwatch.frames import Channel, StreamKind
+from crampwatch.units import ACC_UNIT, EMG_UNIT
+
 from ..profile import DecoderStats, DeviceProfile, SampleBlock, SeqCounter, StreamSpec, Write, as_counts, register
 
 

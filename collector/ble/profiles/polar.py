@@ -29,8 +29,9 @@ from typing import Final
 
 import numpy as np
 
-from ...frames import Channel, StreamKind
-from ...units import ACC_UNIT
+from crampwatch.frames import Channel, StreamKind
+from crampwatch.units import ACC_UNIT
+
 from ..profile import DecoderStats, DeviceProfile, SampleBlock, StreamSpec, Write, as_counts, register
 
 log = logging.getLogger(__name__)

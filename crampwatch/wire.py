@@ -1,6 +1,6 @@
 """CrampWatch wire format, version 1: one binary frame per MQTT message.
 
-All integers are little-endian. One frame carries one :class:`~collector.frames.Frame`::
+All integers are little-endian. One frame carries one :class:`~crampwatch.frames.Frame`::
 
     offset size  field
     0      2     magic            b"CW"
@@ -20,7 +20,7 @@ All integers are little-endian. One frame carries one :class:`~collector.frames.
     end-4  4     crc32            zlib.crc32 of every byte before it
 
 Physical value = count x scale + offset, in the channel's unit (for example "uV" or "g"). Decoding
-checks magic, version, lengths and the CRC and raises :class:`~collector.errors.FrameError` naming the
+checks magic, version, lengths and the CRC and raises :class:`~crampwatch.errors.FrameError` naming the
 failed check, so a corrupt message is rejected with a reason instead of poisoning a stream.
 """
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .errors import CollectorError
+from .errors import CrampWatchError
 
 #: Canonical unit for each stream kind.
 EMG_UNIT: Final = "uV"
@@ -27,7 +27,7 @@ _ACC_FACTORS: Final[dict[str, float]] = {
 }
 
 
-class UnitError(CollectorError):
+class UnitError(CrampWatchError):
     """A unit string is not one the pipeline knows for that kind of signal."""
 
 

@@ -34,7 +34,7 @@ recording needs little more memory than its float64 result.
 
 Annotations
 -----------
-EDF+/BDF+ annotations become :class:`~collector.recording.Annotation`; the text gives type and subtype
+EDF+/BDF+ annotations become :class:`~crampwatch.recording.Annotation`; the text gives type and subtype
 (see :func:`parse_annotation_text`); an annotation without duration has ``offset_s == onset_s``.
 """
 

@@ -1,8 +1,8 @@
 """A recording held in memory: EMG and ACC signals in canonical units plus annotations.
 
-This is what file readers (:mod:`collector.formats`) and the simulator (:mod:`collector.simulate`)
+This is what file readers (:mod:`crampwatch.formats`) and the simulator (:mod:`crampwatch.simulate`)
 produce, and what the offline detector, replay and training consume. Live streams never become a
-Recording; they stay as :class:`~collector.frames.Frame` blocks.
+Recording; they stay as :class:`~crampwatch.frames.Frame` blocks.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A :class:`Frame` is what travels from a source (BLE wearable, simulator, file replay) through the
 publisher and the broker to the detector. Sample values are integer ADC counts (or float32 for sources
 that are already physical) together with a per-channel scale, exactly as on the wire
-(:mod:`collector.wire`), so that nothing is re-quantised on the way.
+(:mod:`crampwatch.wire`), so that nothing is re-quantised on the way.
 """
 
 from __future__ import annotations

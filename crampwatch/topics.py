@@ -1,6 +1,6 @@
 """MQTT topic layout, defined once for both services.
 
-    <prefix>/<patient>/<device>/<stream>     binary frames (collector.wire), stream is "emg" or "acc"
+    <prefix>/<patient>/<device>/<stream>     binary frames (crampwatch.wire), stream is "emg" or "acc"
     <prefix>/<patient>/<device>/status       retained collector status (JSON)
     <prefix>/<patient>/events                detected events (JSON), one message per event
 

@@ -1,7 +1,7 @@
-"""Recording files (EDF/BDF, ...) read into :class:`~collector.recording.Recording`, formats chosen by name.
+"""Recording files (EDF/BDF, ...) read into :class:`~crampwatch.recording.Recording`, formats chosen by name.
 
 ``read_recording(path)`` picks the format by suffix (or ``fmt=``); each format is one module that
-registers itself (see :mod:`collector.formats.registry`). Importing this package imports them all, like
+registers itself (see :mod:`crampwatch.formats.registry`). Importing this package imports them all, like
 telegraf's ``plugins/inputs/all``: to add a format, add a module and import it below.
 """
 

@@ -1,11 +1,11 @@
 """XDF recordings (Lab Streaming Layer, e.g. from LabRecorder), read with pyxdf.
 
 An XDF file holds several LSL streams, each with its own rate and clock; pyxdf aligns the clocks. This
-reader turns them into one :class:`~collector.recording.Recording`:
+reader turns them into one :class:`~crampwatch.recording.Recording`:
 
 * **Which streams.** Every numeric stream's channels become candidates, described by the channel
   meta-data in the stream header (``desc/channels/channel/{label,unit,type}``, the XDF/LSL meta-data
-  convention). EMG and ACC are then picked by unit as for every format (:mod:`collector.formats.columns`):
+  convention). EMG and ACC are then picked by unit as for every format (:mod:`crampwatch.formats.columns`):
   voltage -> EMG (``microvolts`` as LSL writes it, ``uV``, ``mV`` ...), acceleration -> ACC (``g``,
   ``m/s^2``). Channels of a stream whose header has no per-channel units take the stream's type: a stream
   of type ``EMG`` without units is an error (the unit is unknown, µV vs mV is a factor 1000); a stream of
@@ -20,7 +20,7 @@ reader turns them into one :class:`~collector.recording.Recording`:
   ``"cramp"``, ``"spasm:clonus"``).
 * **Damage.** pyxdf skips damaged chunks and only logs them; here any such report, a stream without its
   footer (the recording was cut off), or a footer whose sample count differs from the samples read, is a
-  :class:`~collector.errors.RecordingError` naming the stream. An irregular-rate (0 Hz) or implausible
+  :class:`~crampwatch.errors.RecordingError` naming the stream. An irregular-rate (0 Hz) or implausible
   rate is an error when that stream is the one chosen.
 
 pyxdf parses samples one by one in Python (about 1-2 million samples per second), so a whole night at

@@ -25,7 +25,7 @@ last value is sometimes missing) it is ignored.
 * **Truncation:** fewer rows than the ``N values`` the header announces is an error naming both counts.
 
 Claimed by name only (``--format datalog``); ``.txt`` files are routed here by
-:mod:`collector.formats.txt` when their first line starts with ``File Name:``.
+:mod:`crampwatch.formats.txt` when their first line starts with ``File Name:``.
 """
 
 from __future__ import annotations

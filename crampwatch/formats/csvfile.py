@@ -17,7 +17,7 @@ Layout (also in ``docs/formats.md``)::
   ``time [s]``); it must be regular (every row one sample period after the previous one, within half a
   period plus the rounding of the printed times). Every other column is ``label [unit]``: the unit is
   required, because a wrong guess between µV and mV scales a signal by 1000. Voltage units make EMG,
-  acceleration units make ACC (see :mod:`collector.formats.columns` for the rules and ``--emg/--acc``);
+  acceleration units make ACC (see :mod:`crampwatch.formats.columns` for the rules and ``--emg/--acc``);
   columns with other units (a knee angle in ``deg``) are ignored.
 * **Different rates in one file:** rows are at the fastest rate; a slower channel has a value only on
   every k-th row and the other cells are **empty** (what pandas writes for NaN with the default

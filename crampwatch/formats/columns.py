@@ -1,6 +1,6 @@
 """Which channels of a labelled, unit-tagged file are EMG and which are ACC (CSV, XDF, text readers).
 
-EDF has its own copy of these rules in :mod:`collector.formats.edf`; the readers added later (CSV, XDF,
+EDF has its own copy of these rules in :mod:`crampwatch.formats.edf`; the readers added later (CSV, XDF,
 BioSPPy, DataLOG) describe their channels as :class:`Column` and call :func:`pick_channels`, so the rules
 are stated once for all of them and match EDF's:
 
@@ -16,7 +16,7 @@ are stated once for all of them and match EDF's:
 * ``emg=``/``acc=`` (``--emg``/``--acc``) name channels instead; a named channel must exist, carry a unit
   of the right kind, and share rate and group with the others named.
 * A channel labelled EMG whose unit is not a voltage is skipped with a warning (a wrong guess would scale
-  it by 1000); no EMG at all is a :class:`~collector.errors.RecordingError` listing every channel.
+  it by 1000); no EMG at all is a :class:`~crampwatch.errors.RecordingError` listing every channel.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 _EMG_LABEL: Final = re.compile(r"emg", re.IGNORECASE)
 _OTHER_SIGNAL_LABEL: Final = re.compile(r"ecg|ekg|eeg|eog|acc", re.IGNORECASE)
 _ACC_LABEL: Final = re.compile(r"acc", re.IGNORECASE)
-#: Spellings used by LSL/XDF meta-data and lab software, mapped to the ones :mod:`collector.units` knows.
+#: Spellings used by LSL/XDF meta-data and lab software, mapped to the ones :mod:`crampwatch.units` knows.
 _ALIASES: Final = {
     "microvolts": "uV",
     "microvolt": "uV",

@@ -1,8 +1,8 @@
 """``.txt`` recordings: one suffix, two real-world layouts, told apart by their first line.
 
 The registry maps a suffix to one format, but the two text layouts the team reads both end in ``.txt``:
-BioSPPy's Simple Text Format (:mod:`collector.formats.biosppy`, first line ``# Simple Text Format``) and
-the Biometrics DataLOG export of the UCI lower-limb dataset (:mod:`collector.formats.uci`, first line
+BioSPPy's Simple Text Format (:mod:`crampwatch.formats.biosppy`, first line ``# Simple Text Format``) and
+the Biometrics DataLOG export of the UCI lower-limb dataset (:mod:`crampwatch.formats.uci`, first line
 ``File Name: ...``). This format claims ``.txt``, reads the first line and hands the file to the right
 one; ``--format biosppy`` / ``--format datalog`` skip the sniffing. CSV belongs in ``.csv``.
 """

@@ -14,14 +14,14 @@ files as they are::
 One sample per line, columns separated by whitespace. The sample rate is required.
 
 Units: a ``Units`` line is used as written (voltage -> EMG, acceleration -> ACC, see
-:mod:`collector.formats.columns`). Without one, the values are raw ADC counts. For a channel labelled
+:mod:`crampwatch.formats.columns`). Without one, the values are raw ADC counts. For a channel labelled
 ``EMG`` with a ``Resolution`` of n bits they are converted with the **BITalino EMG transfer function**
 (the device BioSPPy's examples come from): ``uV = (count / 2^n - 1/2) x 3.3 V / 1009 x 1e6``, and a
 warning says so; a wrong assumption here only scales the signal, which the detector's per-recording
 baseline absorbs. Raw counts of any other channel have no known unit and are ignored.
 
 Claimed by name only (``--format biosppy``); ``.txt`` files are routed here by
-:mod:`collector.formats.txt` when their first line is ``# Simple Text Format``.
+:mod:`crampwatch.formats.txt` when their first line is ``# Simple Text Format``.
 """
 
 from __future__ import annotations

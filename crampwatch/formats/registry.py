@@ -15,7 +15,7 @@ imports every format module, so ``read_recording`` knows all of them (like teleg
 
 :func:`read_recording` picks the reader (by ``fmt`` name, else by file suffix), reads, and then checks the
 result with :func:`check_signal` so every format gets the same guarantees: sample rates in a plausible
-range, at least one sample, no NaN/inf. Every problem is a :class:`~collector.errors.RecordingError`
+range, at least one sample, no NaN/inf. Every problem is a :class:`~crampwatch.errors.RecordingError`
 naming the file (and the channel where there is one).
 """
 
@@ -154,7 +154,7 @@ def read_recording(
     emg: Sequence[str] | None = None,
     acc: Sequence[str] | None = None,
 ) -> Recording:
-    """Read a recording file into a :class:`~collector.recording.Recording` in canonical units.
+    """Read a recording file into a :class:`~crampwatch.recording.Recording` in canonical units.
 
     Args:
         path: the file.

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from .errors import CollectorError, ConfigError
+from .errors import ConfigError, CrampWatchError
 from .topics import check_prefix
 
 ENV_PREFIX = "CRAMP_"
@@ -39,7 +39,7 @@ class ServiceSettings(BaseModel):
     def _topic_prefix(cls, v: str) -> str:
         try:
             return check_prefix(v)
-        except CollectorError as err:  # pydantic reports only ValueError with the setting's name
+        except CrampWatchError as err:  # pydantic reports only ValueError with the setting's name
             raise ValueError(str(err)) from None
 
     @field_validator("log_level", check_fields=False)
