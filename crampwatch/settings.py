@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -58,20 +59,27 @@ class ServiceSettings(BaseModel):
         return ENV_PREFIX + name.upper()
 
 
-def add_arguments(parser: argparse.ArgumentParser, model: type[ServiceSettings]) -> None:
-    """One ``--flag`` per field, with its description, default and environment variable in the help."""
+def add_arguments(
+    parser: argparse.ArgumentParser, model: type[ServiceSettings], fields: Iterable[str] | None = None
+) -> None:
+    """One ``--flag`` per field, with its description, default and environment variable in the help.
+
+    ``fields`` limits the flags to the settings a command uses (default: all of them); the others still
+    load from the environment and the ``--config`` file, so one file serves every command of a service.
+    """
     group = parser.add_argument_group("settings (flag > environment variable > --config file > default)")
     group.add_argument("--config", type=Path, metavar="FILE", help="TOML file with any of these settings")
-    for name, field in model.model_fields.items():
+    shown = model.model_fields if fields is None else {name: model.model_fields[name] for name in fields}
+    for name, field in shown.items():
         default = field.default if field.default is not None else "unset"
         secret = "token" in name or "password" in name
-        shown = "***" if secret and default else default
+        default_text = "***" if secret and default else default
         group.add_argument(
             model.flag(name),
             dest=name,
             default=None,
             metavar=name.split("_")[-1].upper(),
-            help=f"{field.description} [env {model.env_var(name)}; default: {shown}]",
+            help=f"{field.description} [env {model.env_var(name)}; default: {default_text}]",
         )
 
 
