@@ -67,14 +67,16 @@ def build(scenario: Scenario, seed: int = 0, *, real_data: Path | None = None) -
         ],
         axis=1,
     )
-    floors = (band_floor(background[:, 0], scenario.emg_rate_hz), band_floor(background[:, 1], scenario.emg_rate_hz))
+    n = len(background)
+    hum = mains(np.arange(n) / scenario.emg_rate_hz, scenario.mains_hz, scenario.mains_uv, rng)
+    quiet = background + hum[:, None]  # the recording as it would be with nothing happening
+    # "x floor" amplitudes (off-site cramp) refer to this floor: what one measures on the recording
+    floors = (band_floor(quiet[:, 0], scenario.emg_rate_hz), band_floor(quiet[:, 1], scenario.emg_rate_hz))
     canvas = Canvas(scenario.duration_s, scenario.emg_rate_hz, ACC_RATE_HZ, scenario.gain, floors, rng)
     for part in scenario.parts:
         part.draw(canvas)
-    n = min(len(background), len(canvas.emg))
-    t = np.arange(n) / scenario.emg_rate_hz
-    hum = mains(t, scenario.mains_hz, scenario.mains_uv, rng)
-    emg = background[:n] + canvas.emg[:n] + hum[:, None]
+    m = min(n, len(canvas.emg))
+    emg = quiet[:m] + canvas.emg[:m]
     t_acc = np.arange(len(canvas.acc_motion)) / ACC_RATE_HZ
     acc = posture_track(t_acc, canvas.postures) + canvas.acc_motion
     acc = acc + ACC_NOISE_G * rng.standard_normal(acc.shape)
