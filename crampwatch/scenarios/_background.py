@@ -18,6 +18,7 @@ import functools
 import logging
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Final
 
@@ -170,7 +171,6 @@ def tile_background(source: Source, duration_s: float, rate_hz: float, rng: np.r
 
 
 def _ratio(rate_hz: float) -> tuple[int, int]:
-    from fractions import Fraction
-
+    """Up/down factors of the polyphase resampler from 1 kHz to ``rate_hz`` (e.g. 2000 -> 2/1)."""
     frac = Fraction(rate_hz / _RATE_HZ).limit_denominator(100)
     return frac.numerator, frac.denominator
