@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from influxdb_client.rest import ApiException
 
 from crampwatch.errors import SinkError
 from detector.config import DetectorSettings
@@ -20,6 +21,7 @@ from detector.model import Model
 from detector.service import DetectorService
 from detector.sinks import DeadLetterFile, JsonlSink, SinkSet, SinkSetupError
 from detector.sinks import base as sinks_base
+from detector.sinks.influx import sink_error
 
 
 def event(onset_s: float, subtype: str = "") -> Event:
@@ -243,3 +245,12 @@ def test_the_service_wires_the_dead_letter_setting(tmp_path: Path) -> None:
     finally:
         service.sinks.close()
     assert DetectorSettings().dead_letter_file == Path("cramp-dead-letter.jsonl")
+
+
+def test_influx_errors_no_real_server_produces() -> None:
+    """Branches tests/integration/test_influx_sink.py cannot reach with a real server (no HTTP answer)."""
+    no_answer = sink_error("influxdb", "http://db:8086", ApiException(reason="no response"))
+    assert no_answer.retryable and "answered nothing" in str(no_answer)
+    os_error = sink_error("influxdb", "http://u:pw@db:8086", ConnectionResetError(104, "reset"))
+    assert os_error.retryable and "ConnectionResetError" in str(os_error)
+    assert "pw" not in str(os_error) and "http://db:8086" in str(os_error)
