@@ -10,6 +10,8 @@ must neither block the items behind it nor lose it. The item goes here, one JSON
 ``onset_ns`` and ``duration_s``), so an operator can fix the cause and write them again.
 
 The file is created only when the first item arrives, so a healthy run leaves no empty file behind.
+With ``mirror`` each line is also handed to a callable as it arrives; the service uses it to publish the
+line on MQTT (``<prefix>/dead-letter``) so that an alert can fire at night, not when someone reads a file.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import logging
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,8 +46,9 @@ class DeadLetterFile:
     ``max_backlog`` (oldest dropped, counted and logged), and written with the next item or at close.
     """
 
-    def __init__(self, path: Path, *, max_backlog: int = 100_000) -> None:
+    def __init__(self, path: Path, *, max_backlog: int = 100_000, mirror: Callable[[str], None] | None = None) -> None:
         self.path = path
+        self.mirror = mirror
         self.max_backlog = max_backlog
         self.written = 0
         self.lost = 0
@@ -54,9 +57,16 @@ class DeadLetterFile:
 
     def add(self, sink: str, kind: str, reason: str, items: Sequence[Event | Summary]) -> None:
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        for item in items:
-            line = {"time": now, "sink": sink, "kind": kind, "reason": reason, "record": record_of(item)}
-            self._backlog.append(json.dumps(line, sort_keys=True, allow_nan=True))
+        lines = [
+            json.dumps(
+                {"time": now, "sink": sink, "kind": kind, "reason": reason, "record": record_of(item)}, sort_keys=True
+            )
+            for item in items
+        ]
+        self._backlog.extend(lines)
+        if self.mirror is not None:
+            for line in lines:
+                self.mirror(line)
         overflow = len(self._backlog) - self.max_backlog
         if overflow > 0:
             for _ in range(overflow):

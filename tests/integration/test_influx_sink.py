@@ -13,6 +13,7 @@ the good events before and after it are stored.
 from __future__ import annotations
 
 import json
+import queue
 import socket
 import threading
 import time
@@ -23,7 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from crampwatch.errors import SinkError
 from detector.config import DetectorSettings
@@ -31,7 +34,15 @@ from detector.events import Event, Summary
 from detector.model import Model
 from detector.service import DetectorService
 from detector.sinks import InfluxSink, SinkSetupError
-from tests.servers import InfluxServer, InfluxTestDatabase, InfluxV2WriteAdapter, free_port, quote_ident
+from detector.sinks.mqtt import dead_letter_topic
+from tests.servers import (
+    InfluxServer,
+    InfluxTestDatabase,
+    InfluxV2WriteAdapter,
+    MosquittoServer,
+    free_port,
+    quote_ident,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -283,3 +294,44 @@ def test_one_refused_event_is_dead_lettered_and_the_good_ones_are_stored(
         assert 'field type conflict: input field "duration_s" on measurement "cramp_events"' in letter["reason"]
     stats = service.sinks.stats["influxdb"]
     assert (stats.written_events, stats.dead_lettered_events, stats.written_summaries) == (5, 2, 3)
+
+
+def test_dead_letters_are_also_published_on_mqtt(
+    mosquitto: MosquittoServer, influx_db: InfluxTestDatabase, tmp_path: Path
+) -> None:
+    """With event publishing on, each dead letter also goes to <prefix>/dead-letter, for alerting."""
+    seed_legacy_integer_duration(influx_db)
+    settings = DetectorSettings(
+        mqtt_url=mosquitto.url,
+        client_id=f"det-{tmp_path.name[-20:]}",
+        influx_url=influx_db.v2_url,
+        influx_token="x",
+        influx_bucket=influx_db.bucket,
+        dead_letter_file=tmp_path / "dead-letter.jsonl",
+        events_file=tmp_path / "unused.jsonl",
+    )
+    received: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+    subscribed = threading.Event()
+    listener = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    listener.on_message = lambda _c, _u, message: received.put(message)
+    listener.on_subscribe = lambda *_: subscribed.set()
+    listener.connect(mosquitto.host, mosquitto.port)
+    listener.loop_start()
+    service = DetectorService(settings, cast(Model, None))
+    try:
+        listener.subscribe(dead_letter_topic(settings.topic_prefix), qos=1)
+        assert subscribed.wait(10)
+        service.start()
+        service.sinks.write([event(OLD_NS, 30.0), event(NOW_NS, 1.0)], [])
+        message = received.get(timeout=10)
+    finally:
+        service.stop()
+        service.close()
+        listener.disconnect()
+        listener.loop_stop()
+    assert message.topic == "cramp/v1/dead-letter"
+    letter = json.loads(message.payload)
+    assert letter["record"]["onset_ns"] == event(OLD_NS, 30.0).onset_ns
+    assert "field type conflict" in letter["reason"]
+    assert [json.loads(line) for line in (tmp_path / "dead-letter.jsonl").read_text().splitlines()] == [letter]
+    assert received.empty()
