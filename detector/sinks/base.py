@@ -165,7 +165,7 @@ class SinkSet:
             write(items)
         except SinkError as err:
             if err.retryable:
-                self._note_failure(sink, err, kind, len(items))
+                self._note_failure(sink, err)
                 return items
             if isinstance(err, SinkSetupError) or len(items) == 1:
                 self._dead_letter(sink, kind, items, str(err))
@@ -190,7 +190,7 @@ class SinkSet:
             queue.failures_in_a_row = 0
             queue.last_error = None
 
-    def _note_failure(self, sink: Sink, err: SinkError, kind: str, count: int) -> None:
+    def _note_failure(self, sink: Sink, err: SinkError) -> None:
         """Count a retryable failure; log the first one, then one line per report interval (not one per write)."""
         self.stats[sink.name].failed_writes += 1
         queue = self._queues[sink.name]
