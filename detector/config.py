@@ -32,6 +32,10 @@ class DetectorSettings(ServiceSettings):
     events_file: Path = Field(
         Path("cramp-events.jsonl"), description="JSON-lines file for events when no InfluxDB is configured"
     )
+    dead_letter_file: Path = Field(
+        Path("cramp-dead-letter.jsonl"),
+        description="JSON-lines file for events and summaries a sink refused for good, with the reason",
+    )
     model: Path = Field(DEFAULT_MODEL, description="model file (.skops) with its .card.json beside it")
     publish_events: bool = Field(True, description="also publish each event as JSON on <prefix>/<patient>/events")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")

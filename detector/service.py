@@ -25,7 +25,8 @@ from crampwatch.topics import StreamTopic, data_subscriptions
 from .config import DetectorSettings
 from .events import Event
 from .model import Model
-from .sinks import InfluxSink, JsonlSink, MqttEventSink, Sink, SinkSet
+from .sinks import DeadLetterFile, InfluxSink, JsonlSink, MqttEventSink, Sink, SinkSet
+from .sinks.mqtt import dead_letter_publisher
 from .stream import DeviceStreams
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,12 @@ class DetectorService:
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
-        self.sinks = SinkSet(sinks if sinks is not None else self._default_sinks())
+        # With event publishing on, dead letters are also published, so an alert can fire when one happens.
+        mirror = dead_letter_publisher(self.client, settings.topic_prefix) if settings.publish_events else None
+        self.sinks = SinkSet(
+            sinks if sinks is not None else self._default_sinks(),
+            dead_letter=DeadLetterFile(settings.dead_letter_file, mirror=mirror),
+        )
 
     def _default_sinks(self) -> list[Sink]:
         s = self.settings

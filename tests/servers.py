@@ -9,6 +9,7 @@ is reported with the tail of that log.
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import gzip
 import json
@@ -228,12 +229,18 @@ class InfluxQueryError(RuntimeError):
 
 
 class InfluxServer(ServerProcess):
-    """The real influxd 1.6.7 from Debian, queried with InfluxQL over its 1.x HTTP API."""
+    """The real influxd 1.6.7 from Debian, queried with InfluxQL over its 1.x HTTP API.
+
+    With ``admin=(user, password)`` it demands authentication (``auth-enabled``), creates that admin
+    user at start, and queries as that user; writes through the adapter then need the token
+    ``"user:password"``, as on InfluxDB 1.8+.
+    """
 
     name = "influxd"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, admin: tuple[str, str] | None = None) -> None:
         super().__init__(workdir)
+        self.admin = admin
         self.binary = find_binary("influxd")
         self.port = free_port()
         self.rpc_port = free_port()
@@ -254,7 +261,7 @@ bind-address = "{self.host}:{self.rpc_port}"
 
 [http]
   bind-address = "{self.host}:{self.port}"
-  auth-enabled = false
+  auth-enabled = {"true" if admin else "false"}
   log-enabled = false
 
 [monitor]
@@ -279,6 +286,13 @@ bind-address = "{self.host}:{self.rpc_port}"
         except OSError:  # URLError and HTTPError are OSErrors
             return False
 
+    def start(self) -> None:
+        super().start()
+        if self.admin is not None:
+            # influxd lets anyone create the first admin user; with the same password this is idempotent.
+            user, password = self.admin
+            self.query(f"CREATE USER {quote_ident(user)} WITH PASSWORD {quote_string(password)} WITH ALL PRIVILEGES")
+
     def create_database(self, name: str) -> None:
         self.query(f"CREATE DATABASE {quote_ident(name)}")
 
@@ -292,8 +306,11 @@ bind-address = "{self.host}:{self.rpc_port}"
         return all their series. Raises InfluxQueryError with influxd's message if any statement failed.
         """
         form = urllib.parse.urlencode({"q": influxql, "db": db, "epoch": "ms"}).encode()
+        request = urllib.request.Request(f"{self.url}/query", data=form)
+        if self.admin is not None:
+            request.add_header("Authorization", basic_auth(*self.admin))
         try:
-            with urllib.request.urlopen(f"{self.url}/query", data=form, timeout=30) as resp:
+            with urllib.request.urlopen(request, timeout=30) as resp:
                 payload = json.load(resp)
         except urllib.error.HTTPError as err:
             with err:
@@ -321,6 +338,16 @@ def quote_ident(name: str) -> str:
     return f'"{escaped}"'
 
 
+def quote_string(value: str) -> str:
+    """Quote an InfluxQL string literal (a password)."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 _PRECISIONS = {"ns": "n", "us": "u", "ms": "ms", "s": "s"}
 
 
@@ -330,6 +357,8 @@ class InfluxV2WriteAdapter:
     influxd 1.6.7 has no /api/v2 (it came in 1.8), but influxdb-client only writes there. With this the
     unmodified client write path runs against a real storage engine, and influxd's errors (status and
     body) reach the client verbatim. stop()/start() on the same port simulate the database being down.
+    A token ``user:password`` (``Authorization: Token user:password``, the 1.8+ convention) is forwarded
+    as HTTP basic auth, which 1.6.7 understands; other tokens are not forwarded.
     HTTP/1.0 (one request per connection) so that stop() also ends keep-alive connections.
     """
 
@@ -412,8 +441,13 @@ def _make_handler(influx_url: str) -> Callable[..., BaseHTTPRequestHandler]:
                 body = gzip.decompress(body)
             db, _, rp = bucket.partition("/")
             query = urllib.parse.urlencode({"db": db, "rp": rp, "precision": precision})
+            request = urllib.request.Request(f"{influx_url}/write?{query}", data=body)
+            scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+            user, colon, password = token.partition(":")
+            if scheme == "Token" and colon:
+                request.add_header("Authorization", basic_auth(user, password))
             try:
-                with urllib.request.urlopen(f"{influx_url}/write?{query}", data=body, timeout=30) as resp:
+                with urllib.request.urlopen(request, timeout=30) as resp:
                     self._reply(resp.status, resp.read())
             except urllib.error.HTTPError as err:
                 with err:

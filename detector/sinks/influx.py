@@ -7,15 +7,17 @@
     cramp_summary  tags patient, device; fields emg_rms_uv, acc_activity_g, data_received (0/1),
                    fasciculations; one point per second of received data.
 
-Writes are synchronous, so a failure raises here (the batching writer only logs errors) and the caller
-keeps the points for retry. Every numeric field is written as a float so the field type never
-conflicts.
+Writes are synchronous, so a failure raises here (the batching writer only logs errors); see
+:func:`sink_error` for which failures are retried and which send the points to the dead letter.
+Every numeric field is written as a float so the field type never conflicts.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+from urllib.parse import urlsplit, urlunsplit
 
 from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
@@ -25,6 +27,7 @@ from urllib3.exceptions import HTTPError
 from crampwatch.errors import SinkError
 
 from ..events import Event, Summary
+from .base import SinkSetupError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,65 @@ def summary_point(s: Summary) -> Point:
     return point
 
 
+def _redacted(url: str) -> str:
+    """The URL without user:password, so error messages never carry a credential."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _body_text(err: ApiException) -> str:
+    """The server's own error text: ``error`` of a 1.x JSON body, ``message`` of a 2.x one, else the body."""
+    body = err.body
+    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or err.reason or "")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        text = str(parsed.get("error") or parsed.get("message") or text)
+    return " ".join(text.split())[:500]  # one line, bounded: it goes into logs and the dead letter
+
+
+def sink_error(name: str, url: str, err: ApiException | HTTPError | OSError) -> SinkError:
+    """Translate an influxdb-client / urllib3 / OS error of a write into the SinkError SinkSet acts on.
+
+    ============================================  ===========  =========================================
+    error                                         retryable    why
+    ============================================  ===========  =========================================
+    HTTP 400 (bad line protocol, field type       no           the refused points can never be written;
+    conflict, "partial write"), 413, 422                       SinkSet splits the batch to isolate them
+    HTTP 401 / 403 (wrong token, no write right)  no (setup)   every write fails until the token is fixed
+    HTTP 404 (no such database / bucket)          no (setup)   every write fails until it is created
+    other 4xx (and 3xx: the client follows none)  no (setup)   the request itself is wrong for this server
+    HTTP 408, 429, 5xx (503: influxd down behind  yes          the server (or a proxy) says try later
+    a proxy)
+    ApiException without a status                 yes          no answer from the server at all
+    urllib3 errors (refused, reset, timeout), OS  yes          the server cannot be reached now
+    ============================================  ===========  =========================================
+    """
+    where = f"InfluxDB at {_redacted(url)}"
+    if isinstance(err, ApiException):
+        status = int(err.status or 0)
+        body = _body_text(err)
+        if status == 0 or status in (408, 429) or status >= 500:
+            return SinkError(name, f"{where} answered {status or 'nothing'}: {body}; will retry", retryable=True)
+        if status in (401, 403):
+            return SinkSetupError(name, f"{where} refused our credentials ({status}: {body}); check --influx-token")
+        if status == 404:
+            return SinkSetupError(
+                name, f"{where} has no such database or bucket ({status}: {body}); check --influx-bucket"
+            )
+        if status in (400, 413, 422):
+            return SinkError(name, f"{where} refused the data ({status}: {body})", retryable=False)
+        return SinkSetupError(name, f"{where} answered {status}: {body}; check --influx-url")
+    return SinkError(name, f"{where} is unreachable ({type(err).__name__}); will retry", retryable=True)
+
+
 class InfluxSink:
     name = "influxdb"
 
@@ -70,27 +132,15 @@ class InfluxSink:
         self.bucket = bucket
         self.org = org
         self._client = InfluxDBClient(url=url, token=token or "none", org=org, timeout=timeout_ms)
+        # SYNCHRONOUS, not the batching writer: that one only logs a refused write (e.g. a 400 field type
+        # conflict) on its own thread, so the points would be lost without anyone knowing.
         self._write = self._client.write_api(write_options=SYNCHRONOUS)
 
     def _send(self, points: list[Point]) -> None:
         try:
             self._write.write(bucket=self.bucket, org=self.org, record=points)
-        except ApiException as err:
-            status = int(err.status or 0)
-            body = (err.body or b"").decode() if isinstance(err.body, bytes) else str(err.body or err.reason)
-            retryable = status >= 500 or status in (408, 429)
-            hint = "" if retryable else " (check --influx-bucket / --influx-token; the data was refused)"
-            raise SinkError(
-                self.name,
-                f"InfluxDB at {self.url} answered {status}: {body.strip()}{hint}",
-                retryable=retryable,
-            ) from None
-        except (HTTPError, OSError) as err:
-            raise SinkError(
-                self.name,
-                f"InfluxDB at {self.url} is unreachable ({type(err).__name__}); points are kept and retried",
-                retryable=True,
-            ) from None
+        except (ApiException, HTTPError, OSError) as err:
+            raise sink_error(self.name, self.url, err) from err
 
     def write_events(self, events: list[Event]) -> None:
         self._send([event_point(e) for e in events])

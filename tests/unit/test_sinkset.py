@@ -1,0 +1,256 @@
+"""SinkSet: a refused item goes to the dead letter and the queue goes on; a sink that is down keeps its items.
+
+The sink here is a test double of CrampWatch's own Sink protocol (no broker or database is imitated);
+the InfluxDB sink's real errors are tested against influxd in tests/integration/test_influx_sink.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from influxdb_client.rest import ApiException
+
+from crampwatch.errors import SinkError
+from detector.config import DetectorSettings
+from detector.events import Event, Summary
+from detector.model import Model
+from detector.service import DetectorService
+from detector.sinks import DeadLetterFile, JsonlSink, SinkSet, SinkSetupError
+from detector.sinks import base as sinks_base
+from detector.sinks.influx import sink_error
+
+
+def event(onset_s: float, subtype: str = "") -> Event:
+    return Event("p1", "d1", "cramp", onset_s, onset_s + 10.0, 0.9, 250.0, subtype=subtype, start_ns=10**18)
+
+
+def summary(second: int) -> Summary:
+    return Summary("p1", "d1", 10**18 + second * 10**9, 12.0, 0.01, True)
+
+
+class ScriptedSink:
+    """Takes every item except the refused ones; can be 'down' (retryable) or misconfigured (setup error).
+
+    Like InfluxDB with a partial write, it stores the good items of a batch it refuses.
+    """
+
+    name = "scripted"
+
+    def __init__(self, refuse: set[float] | None = None) -> None:
+        self.refuse = refuse or set()
+        self.down = False
+        self.misconfigured = False
+        self.events: dict[float, Event] = {}
+        self.summaries: list[Summary] = []
+        self.calls = 0
+        self.closed = False
+        self.down_after_calls: int | None = None
+
+    def write_events(self, events: list[Event]) -> None:
+        self.calls += 1
+        if self.down_after_calls is not None and self.calls > self.down_after_calls:
+            self.down = True
+        if self.down:
+            raise SinkError(self.name, "connection refused", retryable=True)
+        if self.misconfigured:
+            raise SinkSetupError(self.name, "401 authorization failed")
+        bad = [e for e in events if e.onset_s in self.refuse]
+        self.events.update((e.onset_s, e) for e in events if e not in bad)
+        if bad:
+            raise SinkError(self.name, f"400 partial write: field type conflict dropped={len(bad)}", retryable=False)
+
+    def write_summaries(self, summaries: list[Summary]) -> None:
+        self.calls += 1
+        if self.down:
+            raise SinkError(self.name, "connection refused", retryable=True)
+        self.summaries.extend(summaries)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def dead_letters(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_refused_event_goes_to_the_dead_letter_and_later_events_flow(tmp_path: Path) -> None:
+    sink = ScriptedSink(refuse={30.0})
+    dead = tmp_path / "state" / "dead.jsonl"
+    sinks = SinkSet([sink], dead_letter=DeadLetterFile(dead))
+
+    sinks.write([event(10.0), event(20.0), event(30.0), event(40.0), event(50.0)], [])
+    sinks.write([event(60.0)], [summary(0)])
+    sinks.write([event(70.0)], [])
+
+    assert sorted(sink.events) == [10.0, 20.0, 40.0, 50.0, 60.0, 70.0]
+    assert sinks.pending("scripted") == (0, 0)
+    [letter] = dead_letters(dead)
+    assert letter["sink"] == "scripted"
+    assert letter["kind"] == "event"
+    assert "field type conflict" in letter["reason"]
+    assert letter["record"]["onset_s"] == 30.0
+    assert letter["record"]["onset_ns"] == event(30.0).onset_ns
+    assert letter["time"].endswith("Z")
+    stats = sinks.stats["scripted"]
+    assert (stats.written_events, stats.dead_lettered_events, stats.written_summaries) == (6, 1, 1)
+
+
+def test_each_refused_event_is_isolated_from_the_good_ones_of_its_batch(tmp_path: Path) -> None:
+    sink = ScriptedSink(refuse={0.0, 70.0, 630.0})
+    dead = tmp_path / "dead.jsonl"
+    sinks = SinkSet([sink], dead_letter=DeadLetterFile(dead))
+    batch = [event(10.0 * i) for i in range(64)]
+
+    sinks.write(batch, [])
+
+    assert sorted(letter["record"]["onset_s"] for letter in dead_letters(dead)) == [0.0, 70.0, 630.0]
+    assert len(sink.events) == 61
+    assert sink.calls <= 1 + 2 * 3 * 6  # halving: about 2 log2(n) requests per refused event, not n
+
+
+def test_a_setup_error_dead_letters_the_batch_without_splitting_it(tmp_path: Path) -> None:
+    sink = ScriptedSink()
+    sink.misconfigured = True
+    dead = tmp_path / "dead.jsonl"
+    sinks = SinkSet([sink], dead_letter=DeadLetterFile(dead))
+
+    sinks.write([event(10.0 * i) for i in range(8)], [summary(0), summary(1)])
+
+    assert sink.calls == 2  # one refused event batch, then the summaries (which this sink takes)
+    letters = dead_letters(dead)
+    assert [letter["kind"] for letter in letters] == ["event"] * 8
+    assert all("401" in letter["reason"] for letter in letters)
+    assert len(sink.summaries) == 2
+
+
+def test_a_sink_that_is_down_keeps_its_items_in_order_and_logs_once_per_interval(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [0.0]
+    sink = ScriptedSink()
+    sinks = SinkSet([sink], dead_letter=DeadLetterFile(tmp_path / "dead.jsonl"), clock=lambda: now[0])
+    sink.down = True
+    with caplog.at_level(logging.ERROR, logger=sinks_base.__name__):
+        for second in range(120):
+            now[0] = float(second)
+            sinks.write([event(float(second))] if second % 40 == 0 else [], [summary(second)])
+    assert sinks.pending("scripted") == (3, 120)
+    failures = [r for r in caplog.records if "connection refused" in r.getMessage()]
+    assert len(failures) == 2  # the first failure, then one a minute; not 120 lines
+    assert "3 events, 120 summaries queued" not in failures[0].getMessage()
+    assert sinks.stats["scripted"].failed_writes == 120
+
+    sink.down = False
+    with caplog.at_level(logging.INFO, logger=sinks_base.__name__):
+        sinks.write([], [])
+        sinks.write([event(500.0)], [])
+    assert list(sink.events) == [0.0, 40.0, 80.0, 500.0]
+    assert len(sink.summaries) == 120
+    assert any("writes succeed again after 120 failed attempts" in r.getMessage() for r in caplog.records)
+    assert not (tmp_path / "dead.jsonl").exists()  # nothing refused: no dead-letter file at all
+
+
+def test_what_overflows_the_retry_queue_goes_to_the_dead_letter_oldest_first(tmp_path: Path) -> None:
+    sink = ScriptedSink()
+    sink.down = True
+    dead = tmp_path / "dead.jsonl"
+    sinks = SinkSet([sink], dead_letter=DeadLetterFile(dead), max_pending_events=3, max_pending_summaries=5)
+    for i in range(5):
+        sinks.write([event(float(i))], [summary(i), summary(100 + i)])
+
+    assert sinks.pending("scripted") == (3, 5)
+    letters = dead_letters(dead)
+    assert [(x["kind"], x["record"].get("onset_s")) for x in letters if x["kind"] == "event"] == [
+        ("event", 0.0),
+        ("event", 1.0),
+    ]
+    assert sum(x["kind"] == "summary" for x in letters) == 5
+    assert all("retry queue was full" in x["reason"] and "connection refused" in x["reason"] for x in letters)
+
+
+def test_close_tries_once_more_then_dead_letters_what_is_left(tmp_path: Path) -> None:
+    sink = ScriptedSink()
+    sink.down = True
+    dead = tmp_path / "dead.jsonl"
+    sinks = SinkSet([sink], dead_letter=DeadLetterFile(dead))
+    sinks.write([event(1.0)], [summary(1)])
+    sinks.close()
+    assert sink.closed
+    assert [(x["kind"], "stopped" in x["reason"]) for x in dead_letters(dead)] == [
+        ("event", True),
+        ("summary", True),
+    ]
+
+    recovered = ScriptedSink()
+    recovered.down = True
+    sinks = SinkSet([recovered], dead_letter=DeadLetterFile(tmp_path / "other.jsonl"))
+    sinks.write([event(2.0)], [])
+    recovered.down = False
+    sinks.close()
+    assert list(recovered.events) == [2.0]
+    assert not (tmp_path / "other.jsonl").exists()
+
+
+def test_a_sink_going_down_while_a_batch_is_split_keeps_the_rest_in_order(tmp_path: Path) -> None:
+    sink = ScriptedSink(refuse={10.0})
+    sink.down_after_calls = 2  # the whole batch (refused), its first half (refused), then down
+    dead = tmp_path / "dead.jsonl"
+    sinks = SinkSet([sink], dead_letter=DeadLetterFile(dead))
+    batch = [event(10.0 * i) for i in range(8)]
+
+    sinks.write(batch, [])
+
+    assert dead_letters(dead) == []
+    assert sinks.pending("scripted") == (8, 0)
+    sink.down = False
+    sink.down_after_calls = None
+    sinks.write([], [])
+    assert [x["record"]["onset_s"] for x in dead_letters(dead)] == [10.0]
+    assert sorted(sink.events) == [10.0 * i for i in range(8) if i != 1]
+
+
+def test_an_unwritable_dead_letter_keeps_its_lines_until_it_can_write(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    path = blocker / "dead.jsonl"
+    sinks = SinkSet([ScriptedSink(refuse={1.0})], dead_letter=DeadLetterFile(path))
+    sinks.write([event(1.0)], [])
+    assert sinks.dead_letter is not None and sinks.dead_letter.waiting == 1
+    blocker.unlink()
+    sinks.close()
+    assert [x["record"]["onset_s"] for x in dead_letters(path)] == [1.0]
+
+
+def test_without_a_dead_letter_refused_items_are_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    sinks = SinkSet([ScriptedSink(refuse={1.0})])
+    with caplog.at_level(logging.ERROR, logger=sinks_base.__name__):
+        sinks.write([event(1.0), event(2.0)], [])
+    assert sinks.stats["scripted"].dead_lettered_events == 1
+    assert any("lost (no dead letter)" in r.getMessage() for r in caplog.records)
+
+
+def test_the_service_wires_the_dead_letter_setting(tmp_path: Path) -> None:
+    settings = DetectorSettings(
+        events_file=tmp_path / "events.jsonl", dead_letter_file=tmp_path / "dead.jsonl", publish_events=False
+    )
+    service = DetectorService(settings, cast(Model, None))  # the model is not used until frames arrive
+    try:
+        assert [type(s) for s in service.sinks.sinks] == [JsonlSink]
+        assert service.sinks.dead_letter is not None
+        assert service.sinks.dead_letter.path == tmp_path / "dead.jsonl"
+    finally:
+        service.sinks.close()
+    assert DetectorSettings().dead_letter_file == Path("cramp-dead-letter.jsonl")
+
+
+def test_influx_errors_no_real_server_produces() -> None:
+    """Branches tests/integration/test_influx_sink.py cannot reach with a real server (no HTTP answer)."""
+    no_answer = sink_error("influxdb", "http://db:8086", ApiException(reason="no response"))
+    assert no_answer.retryable and "answered nothing" in str(no_answer)
+    os_error = sink_error("influxdb", "http://u:pw@db:8086", ConnectionResetError(104, "reset"))
+    assert os_error.retryable and "ConnectionResetError" in str(os_error)
+    assert "pw" not in str(os_error) and "http://db:8086" in str(os_error)
