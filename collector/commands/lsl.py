@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame-s", type=float, default=0.25, help="seconds of samples per MQTT frame (default 0.25)")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this much EMG")
     parser.add_argument("--resolve-timeout", type=float, default=10.0, metavar="SECONDS", help="wait for the stream")
-    settings_mod.add_arguments(parser, CollectorSettings, MQTT_FIELDS)
+    settings_mod.add_arguments(parser, CollectorSettings, fields=MQTT_FIELDS)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="stop when no frame arrived for this long after the first one (default: wait for end of stream)",
     )
-    settings_mod.add_arguments(parser, CollectorSettings, MQTT_FIELDS)
+    settings_mod.add_arguments(parser, CollectorSettings, fields=MQTT_FIELDS)
 
 
 @dataclass

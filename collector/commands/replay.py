@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emg", action="append", metavar="LABEL", help="EMG channel label (repeatable)")
     parser.add_argument("--acc", action="append", metavar="LABEL", help="accelerometer channel label (3 times)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    settings_mod.add_arguments(parser, CollectorSettings, MQTT_FIELDS)
+    settings_mod.add_arguments(parser, CollectorSettings, fields=MQTT_FIELDS)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="end the night after this long")
     parser.add_argument("--frame-s", type=float, default=0.25, help="seconds of samples per MQTT frame (0.25)")
-    settings_mod.add_arguments(parser, CollectorSettings, SETTINGS)
+    settings_mod.add_arguments(parser, CollectorSettings, fields=SETTINGS)
     parser.add_argument(
         "--device",
         metavar="ID",

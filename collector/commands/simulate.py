@@ -43,7 +43,7 @@ def add_arguments(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--frame-s", type=float, default=0.25, help="seconds of samples per MQTT frame (default 0.25)")
     sim.add_argument("--start-ns", type=int, default=None, help="device time of the first sample (default: now)")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
-    settings_mod.add_arguments(sim, CollectorSettings, MQTT_FIELDS)
+    settings_mod.add_arguments(sim, CollectorSettings, fields=MQTT_FIELDS)
 
 
 def run(args: argparse.Namespace) -> int:
