@@ -22,7 +22,7 @@ from crampwatch.frames import StreamKind
 from crampwatch.recording import Recording, Signal
 from crampwatch.simulate import Night, SimParams
 from detector.model import load_model
-from detector.offline import detect_recording, recording_frames
+from detector.offline import detect_recording
 from detector.stream import DeviceStreams
 
 
@@ -60,7 +60,7 @@ def main() -> None:
         Signal(StreamKind.EMG, args.rate, rec.emg.channel_names, rec.emg.data[:n_emg]),
         Signal(StreamKind.ACC, 50.0, rec.acc.channel_names, rec.acc.data[:n_acc]),
     )
-    frames = list(recording_frames(part, 0.25))
+    frames = list(part.frames(0.25))
     streams = DeviceStreams(model, "bench", "dev", expect_acc=True)
     t = time.perf_counter()
     for f in frames:

@@ -63,3 +63,7 @@ class CollectorSettings(ServiceSettings):
     @property
     def mqtt_client_id(self) -> str:
         return self.client_id or f"cramp-collector-{self.patient}-{self.device}"
+
+
+#: The settings of a command that publishes or records devices over MQTT, without spool or radio.
+MQTT_FIELDS = ("mqtt_url", "topic_prefix", "patient", "device", "client_id", "log_level")

@@ -44,19 +44,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import paho.mqtt.client as mqtt
 
 from crampwatch import wire
-from crampwatch.errors import BrokerError
+from crampwatch.errors import BrokerError, CrampWatchError
 from crampwatch.frames import Frame, StreamKind
 from crampwatch.topics import StreamTopic
 
 from .spool import Spool, SpoolRow
-
-if TYPE_CHECKING:
-    from .config import CollectorSettings
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +78,12 @@ class PublishStats:
     ``published``: frames accepted by :meth:`FramePublisher.publish` (spooled); ``acknowledged``: PUBACKs
     for frames (including re-sends); ``sent``: messages handed to paho; ``resent``: frames sent again
     (from an earlier run or after a connection drop); ``rejected``: PUBACKs with a failure reason code
-    (for example "Not authorized"); those frames stay in the spool.
+    (for example "Not authorized"); those frames stay in the spool; ``failed``: frames that could not be
+    spooled (:meth:`FramePublisher.publish` raised).
     """
 
     published: int = 0
+    failed: int = 0
     acknowledged: int = 0
     bytes: int = 0
     sent: int = 0
@@ -171,14 +170,6 @@ class FramePublisher:
         self._pump = threading.Thread(target=self._run_pump, name=f"spool-pump-{patient}-{device}", daemon=True)
         self._pump.start()
 
-    @classmethod
-    def from_settings(cls, client: mqtt.Client, cfg: CollectorSettings) -> FramePublisher:
-        """A publisher with the durable spool the settings name (``spool_path`` / ``spool_max_mb`` / ...)."""
-        spool = Spool(cfg.spool_file, max_bytes=round(cfg.spool_max_mb * 1e6), sync=cfg.spool_sync)
-        publisher = cls(client, cfg.topic_prefix, cfg.patient, cfg.device, spool=spool)
-        publisher._owns_spool = True
-        return publisher
-
     # -- the source side ---------------------------------------------------------------------------
 
     def topic(self, kind: StreamKind) -> str:
@@ -191,8 +182,13 @@ class FramePublisher:
 
     def publish(self, frame: Frame) -> None:
         """Spool ``frame`` durably; the pump sends it. Raises SpoolError if it cannot be stored."""
-        payload = wire.encode(frame)
-        self.spool.append(self.topic(frame.kind), frame.seq, payload)
+        try:
+            payload = wire.encode(frame)
+            self.spool.append(self.topic(frame.kind), frame.seq, payload)
+        except CrampWatchError:
+            with self._lock:
+                self.stats.failed += 1
+            raise
         with self._lock:
             self.stats.published += 1
             self.stats.bytes += len(payload)

@@ -154,7 +154,7 @@ class StatusReporter:
             "coverage_pct_by_hour": self.coverage[main].by_hour(now) if main is not None else {},
             "device_lost_samples": {k.value: v for k, v in s.device_lost_samples.items()},
             "queue_drops": s.queue_drops,
-            "publish_errors": s.publish_errors,
+            "publish_errors": self.publisher.stats.failed,
             "spool_frames": self.publisher.spool.count,
             "spool_mb": round(self.publisher.spool.bytes / 1e6, 2),
             "spool_dropped_frames": self.publisher.spool.stats.dropped_frames,

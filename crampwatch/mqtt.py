@@ -101,3 +101,15 @@ def connect(client: mqtt.Client, *, timeout_s: float = 10.0) -> None:
             "Check the user name and password in the URL (mqtt://user:pass@host:port)."
         )
     log.info("connected to MQTT broker %s as %s", address, client._client_id.decode())
+
+
+def connect_in_background(client: mqtt.Client) -> None:
+    """Like :func:`connect`, but never blocks or fails: paho keeps retrying (a spooling collector starts
+    while the broker is down, and sends its backlog once it is up)."""
+    data = client.user_data_get()
+    address: BrokerAddress = data["address"]
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = int(data["session_expiry_s"])
+    client.connect_async(address.host, address.port, keepalive=30, clean_start=False, properties=props)
+    client.loop_start()
+    log.info("connecting to MQTT broker %s in the background (frames are spooled meanwhile)", address)

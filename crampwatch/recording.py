@@ -17,7 +17,11 @@ import numpy.typing as npt
 
 from .errors import RecordingError
 from .frames import Channel, Frame, StreamKind
+from .framing import FrameCutter, merge_by_end_time
 from .units import ACC_UNIT, EMG_UNIT
+
+#: Frames cut per push in :meth:`Signal.frames`.
+_FRAMES_PER_PUSH = 256
 
 #: Event types scored by ``evaluate`` and written by the detector.
 SCORED_TYPES = ("cramp", "spasm")
@@ -88,28 +92,25 @@ class Signal:
         With ``resolution`` (physical units per count) samples are quantised to int32 counts as an ADC
         would; without it they travel as float64, unchanged.
         """
-        n_per = max(1, round(frame_s * self.rate_hz))
         if resolution is not None:
             payload: npt.NDArray[np.int32] | npt.NDArray[np.float64] = np.round(self.data / resolution).astype(np.int32)
             scale = float(resolution)
         else:
             payload = self.data
             scale = 1.0
-        channels = tuple(Channel(name, self.unit, scale) for name in self.channel_names)
-        t_first = start_ns + round(self.t0_s * 1e9)
-        starts = range(0, self.n_samples, n_per)
-        last = len(starts) - 1
-        for i, s in enumerate(starts):
-            flags = 1 if (end_of_stream and i == last) else 0
-            yield Frame(
-                kind=self.kind,
-                seq=first_seq + i,
-                t0_ns=t_first + round(s * 1e9 / self.rate_hz),
-                rate_hz=self.rate_hz,
-                channels=channels,
-                data=payload[s : s + n_per],
-                flags=flags,
-            )
+        cutter = FrameCutter(
+            self.kind,
+            self.rate_hz,
+            tuple(Channel(name, self.unit, scale) for name in self.channel_names),
+            frame_s=frame_s,
+            start_ns=start_ns + round(self.t0_s * 1e9),
+            first_seq=first_seq,
+        )
+        # Pushed in blocks of frames, so frames are views of the signal and a night is never in a list.
+        block = cutter.n_per * _FRAMES_PER_PUSH
+        for s in range(0, self.n_samples, block):
+            yield from cutter.push(payload[s : s + block])
+        yield from cutter.flush(end_of_stream=end_of_stream)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -125,6 +126,14 @@ class Recording:
     @property
     def duration_s(self) -> float:
         return self.emg.t0_s + self.emg.duration_s
+
+    def frames(self, frame_s: float, *, start_ns: int = 0) -> Iterator[Frame]:
+        """EMG and ACC frames (float64, end of stream on each) in the order a device sends them."""
+        streams = [self.emg.frames(frame_s, start_ns=start_ns)]
+        if self.acc is not None:
+            streams.append(self.acc.frames(frame_s, start_ns=start_ns))
+        for _, frame in merge_by_end_time(streams):
+            yield frame
 
 
 ANNOTATION_FIELDS = ("type", "onset_s", "offset_s", "subtype")

@@ -1,16 +1,13 @@
 """Offline detection: a recording through exactly the code the live service runs.
 
 The recording is cut into frames (large ones, so the work is vectorised across many windows) in the
-order a device would send them, and fed to the same :class:`~detector.stream.DeviceStreams` the
-service uses. Only the chunk size differs from live, and chunking does not change the events.
+order a device would send them (:meth:`~crampwatch.recording.Recording.frames`), and fed to the same
+:class:`~detector.stream.DeviceStreams` the service uses. Only the chunk size differs from live, and
+chunking does not change the events.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterator
-
-from crampwatch.frames import Frame
 from crampwatch.recording import Recording
 
 from .events import Event
@@ -19,18 +16,6 @@ from .pipeline import PipelineOutput
 from .stream import DeviceStreams
 
 DEFAULT_CHUNK_S = 30.0
-
-
-def recording_frames(rec: Recording, chunk_s: float = DEFAULT_CHUNK_S) -> Iterator[Frame]:
-    """EMG and ACC frames of ``rec`` merged by frame end time (EMG first on ties), as a device sends."""
-    streams = [rec.emg.frames(chunk_s)]
-    if rec.acc is not None:
-        streams.append(rec.acc.frames(chunk_s))
-    for _, frame in heapq.merge(
-        *[(((f.t0_ns + f.duration_ns, i), f) for f in s) for i, s in enumerate(streams)],
-        key=lambda item: item[0],
-    ):
-        yield frame
 
 
 def run_recording(
@@ -45,7 +30,7 @@ def run_recording(
     """Feed ``rec`` through a fresh device pipeline and collect everything it produced."""
     streams = DeviceStreams(model, patient, device, expect_acc=rec.acc is not None, keep_features=keep_features)
     out = PipelineOutput()
-    for frame in recording_frames(rec, chunk_s):
+    for frame in rec.frames(chunk_s):
         out.extend(streams.on_frame(frame))
     out.extend(streams.finish())
     return out

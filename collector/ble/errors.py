@@ -3,7 +3,7 @@
     CrampWatchError
     └── BleError                 something about Bluetooth went wrong; the message says what to do
         ├── AdapterMissingError  no usable Bluetooth adapter (or no BlueZ / D-Bus) on this computer
-        ├── UnknownProfileError  --device names a profile that is not registered
+        ├── UnknownProfileError  --profile names a profile that is not registered
         └── ProtocolError        a device sent bytes that do not follow its documented protocol
 
 bleak's own exceptions (``BleakError``, ``BleakDeviceNotFoundError``, D-Bus errors) are translated at the
@@ -32,7 +32,7 @@ class AdapterMissingError(BleError):
 
 
 class UnknownProfileError(BleError):
-    """``--device`` names a device profile that does not exist."""
+    """``--profile`` names a device profile that does not exist."""
 
     def __init__(self, name: str, known: list[str]) -> None:
         self.name = name

@@ -2,8 +2,9 @@
 
 Why a separate step: a BLE notification carries 2-20 samples, far too few for one MQTT message each, and
 the frame sequence number must continue across reconnects *and* collector restarts (the detector drops
-any frame whose seq it has already passed). The framer batches blocks into frames of ``frame_s``
-seconds, numbers them from a start value the spool remembers, and stamps each frame's first-sample time.
+any frame whose seq it has already passed). The framer times each block and hands it to the shared
+:class:`~crampwatch.framing.FrameCutter`, which batches blocks into frames of ``frame_s`` seconds and
+numbers them from a start value the spool remembers.
 
 How gaps reach the detector: the detector fills missing data when a frame's seq skips ahead, and sizes
 the fill from the frames' times. So whenever samples are known to be missing (a device-side sequence
@@ -23,11 +24,10 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
+from crampwatch.frames import Frame
+from crampwatch.framing import FrameCutter
 
-from crampwatch.frames import FLAG_END_OF_STREAM, Frame
-
-from .profile import Counts, SampleBlock, StreamSpec
+from .profile import SampleBlock, StreamSpec
 
 log = logging.getLogger(__name__)
 
@@ -36,33 +36,41 @@ TIME_JUMP_SAMPLES = 1.5
 
 
 class Framer:
-    """Cuts one stream into frames of ``frame_s`` seconds (see the module docstring)."""
+    """Times one stream's blocks and cuts them into frames of ``frame_s`` seconds (see the module docstring)."""
 
     def __init__(self, spec: StreamSpec, *, first_seq: int, frame_s: float = 0.25) -> None:
         self.spec = spec
-        self.n_per = max(1, round(frame_s * spec.rate_hz))
-        self.next_seq = first_seq
-        self.frames = 0
-        self.samples = 0
-        self._parts: list[Counts] = []
-        self._pending = 0
-        self._t0_ns: int | None = None  # time of the first pending sample
+        # A BLE frame leaves as soon as it is full (into the spool at once), not one notification later.
+        self.cutter = FrameCutter(
+            spec.kind,
+            spec.rate_hz,
+            spec.channels,
+            frame_s=frame_s,
+            first_seq=first_seq,
+            dtype=spec.dtype,
+            hold_last_sample=False,
+        )
         self._next_t_ns: int | None = None  # time of the next sample expected
         self._device_offset_ns: int | None = None  # host epoch - device clock
         self._new_segment = True
-        # A gap is known: skip a seq number before the next frame. True at start if the stream already
-        # has frames from an earlier run: the collector was down, so data is missing at that point.
-        self._skip_pending = first_seq > 0
+        if first_seq > 0:
+            # The stream already has frames from an earlier run: the collector was down, data is missing.
+            self.cutter.mark_gap()
 
     @property
     def period_ns(self) -> float:
         return 1e9 / self.spec.rate_hz
 
+    @property
+    def next_seq(self) -> int:
+        return self.cutter.next_seq
+
     def reconnected(self) -> list[Frame]:
         """The link dropped: emit what is pending; the next block starts a new segment after a seq gap."""
         frames = self.flush()
         self._new_segment = True
-        self._skip_pending = self._skip_pending or self.frames > 0
+        if self.cutter.frames > 0:
+            self.cutter.mark_gap()
         return frames
 
     def push(self, block: SampleBlock, host_ns: int) -> list[Frame]:
@@ -74,7 +82,7 @@ class Framer:
         t_first = self._first_sample_time(block, host_ns, n)
         if block.lost_before > 0 and not self._new_segment:
             frames += self.flush()
-            self._skip_pending = True
+            self.cutter.mark_gap()
             assert self._next_t_ns is not None
             if block.t_device_ns is None:
                 t_first = self._next_t_ns + round(block.lost_before * self.period_ns)
@@ -87,22 +95,14 @@ class Framer:
         elif abs(t_first - (self._next_t_ns or t_first)) > TIME_JUMP_SAMPLES * self.period_ns:
             # The device clock says samples are missing although no counter did (or the clock jumped).
             frames += self.flush()
-            self._skip_pending = True
+            self.cutter.mark_gap()
         self._new_segment = False
-        if self._pending == 0:
-            self._t0_ns = t_first
-        self._parts.append(block.data)
-        self._pending += n
         self._next_t_ns = t_first + round(n * self.period_ns)
-        while self._pending >= self.n_per:
-            frames.append(self._cut(self.n_per))
-        return frames
+        return frames + self.cutter.push(block.data, time_ns=t_first)
 
     def flush(self, *, end_of_stream: bool = False) -> list[Frame]:
         """Emit the pending samples as a (short) frame."""
-        if self._pending == 0:
-            return []
-        return [self._cut(self._pending, end_of_stream=end_of_stream)]
+        return self.cutter.flush(end_of_stream=end_of_stream)
 
     def _first_sample_time(self, block: SampleBlock, host_ns: int, n: int) -> int:
         if block.t_device_ns is not None:
@@ -110,27 +110,3 @@ class Framer:
                 self._device_offset_ns = host_ns - round((n - 1) * self.period_ns) - block.t_device_ns
             return block.t_device_ns + self._device_offset_ns
         return host_ns - round(n * self.period_ns)
-
-    def _cut(self, n: int, *, end_of_stream: bool = False) -> Frame:
-        data: Counts = np.concatenate(self._parts) if len(self._parts) > 1 else self._parts[0]
-        chunk, rest = data[:n], data[n:]
-        self._parts = [rest] if rest.shape[0] else []
-        self._pending -= n
-        if self._skip_pending:
-            self.next_seq += 1  # the detector sees the gap and fills it from the frame times
-            self._skip_pending = False
-        assert self._t0_ns is not None
-        frame = Frame(
-            kind=self.spec.kind,
-            seq=self.next_seq,
-            t0_ns=self._t0_ns,
-            rate_hz=self.spec.rate_hz,
-            channels=self.spec.channels,
-            data=np.ascontiguousarray(chunk, dtype=self.spec.dtype),
-            flags=FLAG_END_OF_STREAM if end_of_stream else 0,
-        )
-        self.next_seq += 1
-        self.frames += 1
-        self.samples += n
-        self._t0_ns += round(n * self.period_ns)
-        return frame

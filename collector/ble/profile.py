@@ -107,7 +107,7 @@ class DeviceProfile:
     """Static facts about one kind of wearable; see the module docstring.
 
     Attributes:
-        name: registry key used on the command line (``--device ganglion``).
+        name: registry key used on the command line (``--profile ganglion``).
         title: human name.
         service_uuid: the vendor service; used to recognise the device in scans and after connecting.
         local_names: advertised name prefixes that identify the device (case-insensitive).

@@ -21,8 +21,11 @@ Rules it follows and why:
 * **Gaps are data.** Device-side losses (from the decoders' counters) and reconnect outages reach the
   detector as skipped frame sequence numbers (see :mod:`collector.ble.framer`) and are counted here.
 
-Frames go to a :class:`~collector.publisher.FramePublisher`, whose durable spool makes broker outages
-and collector restarts lossless; the frame numbering continues from what the spool remembers.
+Frames go to a :class:`FrameSink`: in ``cramp-collector run`` the hand-off of
+:class:`~collector.ble.source.BleSource` to the source loop, which spools them in the
+:class:`~collector.publisher.FramePublisher` (whose durable spool makes broker outages and collector
+restarts lossless); in tests the publisher itself. The frame numbering continues from what the spool
+remembers.
 
 Testing seam: ``backend=BleakBackend(scanner=..., client=...)`` is passed to ``BleakScanner`` /
 ``BleakClient`` as their public ``backend=`` argument; ``None`` (the default) is the platform's backend
@@ -39,7 +42,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -51,7 +54,6 @@ from bleak.exc import BleakBluetoothNotAvailableError, BleakError
 from crampwatch.errors import CrampWatchError
 from crampwatch.frames import Frame, StreamKind
 
-from ..publisher import FramePublisher
 from .errors import AdapterMissingError, ProtocolError
 from .framer import Framer
 from .profile import Decoder, DeviceProfile, StreamSpec
@@ -61,6 +63,18 @@ log = logging.getLogger(__name__)
 #: Log "still not found" / "still disconnected" at most this often (a night of retries must stay readable).
 NAG_INTERVAL_S: Final = 180.0
 CLEANUP_TIMEOUT_S: Final = 5.0
+
+
+class FrameSink(Protocol):
+    """Where the runner's frames go (a :class:`~collector.publisher.FramePublisher` is one)."""
+
+    def next_seq(self, kind: StreamKind) -> int:
+        """The sequence number that continues the stream ``kind`` (from the spool, across restarts)."""
+        ...
+
+    def publish(self, frame: Frame) -> None:
+        """Take one frame; may block (the runner calls it off the event loop)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +121,6 @@ class RunnerStats:
     notifications: int = 0
     queue_drops: int = 0
     stale_callbacks: int = 0
-    publish_errors: int = 0
     decoder_malformed: int = 0
     device_gaps: int = 0
     device_lost_samples: dict[StreamKind, int] = field(default_factory=dict)
@@ -141,11 +154,11 @@ _Item = _Notification | _Connected | _Disconnected
 
 
 class BleRunner:
-    """Streams one wearable into a publisher until stopped; see the module docstring.
+    """Streams one wearable into a frame sink until stopped; see the module docstring.
 
     Args:
         profile: what device this is.
-        publisher: where frames go (spooled, acknowledged MQTT).
+        sink: where frames go, and where the frame numbering continues from.
         address: connect only to this Bluetooth address; default any device matching the profile.
         backend: bleak backend injection point (tests); default the platform's.
         frame_s: seconds of samples per published frame.
@@ -160,7 +173,7 @@ class BleRunner:
     def __init__(
         self,
         profile: DeviceProfile,
-        publisher: FramePublisher,
+        sink: FrameSink,
         *,
         address: str | None = None,
         backend: BleakBackend | None = None,
@@ -174,7 +187,7 @@ class BleRunner:
         on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.profile = profile
-        self.publisher = publisher
+        self.sink = sink
         self.address = address
         self.backend = backend or BleakBackend()
         self.frame_s = frame_s
@@ -336,7 +349,7 @@ class BleRunner:
         if client.services.get_service(self.profile.service_uuid) is None:
             raise ProtocolError(
                 f"{client.address} has no {self.profile.title} service ({self.profile.service_uuid}); "
-                "is --device naming the right profile and address?"
+                "is --profile naming the right profile and address?"
             )
         info: dict[str, bytes] = {}
         for uuid in self.profile.read_on_connect:
@@ -466,7 +479,7 @@ class BleRunner:
                 frames += framer.flush()
             self.framers[spec.kind] = Framer(
                 spec,
-                first_seq=self.publisher.next_seq(spec.kind) if framer is None else framer.next_seq + 1,
+                first_seq=self.sink.next_seq(spec.kind) if framer is None else framer.next_seq + 1,
                 frame_s=self.frame_s,
             )
         self.streams = specs
@@ -494,9 +507,8 @@ class BleRunner:
     def _publish(self, frames: list[Frame]) -> None:
         for frame in frames:
             try:
-                self.publisher.publish(frame)
-            except CrampWatchError as err:
-                self.stats.publish_errors += 1
+                self.sink.publish(frame)
+            except CrampWatchError as err:  # the night goes on without the frame (the publisher counts it)
                 log.error("could not store frame %s seq %d: %s", frame.kind, frame.seq, err)
                 continue
             self.stats.frames[frame.kind] = self.stats.frames.get(frame.kind, 0) + 1

@@ -2,7 +2,7 @@
 
     cramp-collector lsl --stream "Delsys EMG" --acc-stream "Delsys ACC" --patient p07 --device lab1
 
-Runs until Ctrl-C (or ``--duration`` seconds of EMG), then sends the buffered samples with the
+Runs until Ctrl-C or SIGTERM (or ``--duration`` seconds of EMG), then sends the buffered samples with the
 end-of-stream flag, so the detector closes the night. See :mod:`collector.sources.lsl` for how channels
 and device times are taken from LSL.
 """
@@ -14,16 +14,20 @@ import logging
 
 from crampwatch import settings as settings_mod
 from crampwatch.errors import ConfigError
-from crampwatch.mqtt import connect, make_client
+from crampwatch.mqtt import make_client
 
-from ..config import CollectorSettings
+from ..config import MQTT_FIELDS, CollectorSettings
 from ..publisher import FramePublisher
+from ..relay import Feed, relay
 from ..sources.lsl import LslSource
 
 log = logging.getLogger(__name__)
 
 NAME = "lsl"
 HELP = "publish a Lab Streaming Layer EMG/ACC stream over MQTT as a live device (until Ctrl-C)"
+
+#: A live stream's last frames are few: a broker that has not taken them within this long is not coming.
+FLUSH_TIMEOUT_S = 60.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,45 +38,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame-s", type=float, default=0.25, help="seconds of samples per MQTT frame (default 0.25)")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this much EMG")
     parser.add_argument("--resolve-timeout", type=float, default=10.0, metavar="SECONDS", help="wait for the stream")
-    settings_mod.add_arguments(parser, CollectorSettings)
+    settings_mod.add_arguments(parser, CollectorSettings, fields=MQTT_FIELDS)
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = settings_mod.load(CollectorSettings, args)
     if not args.frame_s > 0:
         raise ConfigError("--frame-s must be > 0 seconds")
+    if args.duration is not None and not args.duration > 0:
+        raise ConfigError(f"--duration must be > 0 seconds, not {args.duration:g}")
     source = LslSource(
         args.stream,
         args.acc_stream,
         frame_s=args.frame_s,
+        duration_s=args.duration,
         resolve_timeout_s=args.resolve_timeout,
         emg=args.emg,
         acc=args.acc,
     )
-    source.open()
-    client = make_client(cfg.mqtt_url, cfg.mqtt_client_id)
+    source.open()  # a missing or unusable stream is reported before anything connects
+    publisher = FramePublisher(make_client(cfg.mqtt_url, cfg.mqtt_client_id), cfg.topic_prefix, cfg.patient, cfg.device)
+    log.info("streaming LSL %r to %s/%s (Ctrl-C ends the stream)", args.stream, cfg.patient, cfg.device)
     try:
-        connect(client)
-        publisher = FramePublisher(client, cfg.topic_prefix, cfg.patient, cfg.device)
-        log.info("streaming LSL %r to %s/%s (Ctrl-C ends the stream)", args.stream, cfg.patient, cfg.device)
-        try:
-            while args.duration is None or source.emg_seconds() < args.duration:
-                for frame in source.poll():
-                    publisher.wait_until_below(2000, timeout_s=600)
-                    publisher.publish(frame)
-        except KeyboardInterrupt:
-            log.info(
-                "stopping: sending the last %.2f s with end of stream", source.outs[0].buffered / source.outs[0].rate_hz
-            )
-        for frame in source.finish():
-            publisher.publish(frame)
-        publisher.flush(timeout_s=60)
-        close = getattr(publisher, "close", None)  # the spooling publisher has a pump thread to stop
-        if callable(close):
-            close()
+        relay([Feed(source, publisher)], flush_timeout_s=FLUSH_TIMEOUT_S)
     finally:
         source.close()
-        client.loop_stop()
-        client.disconnect()
     log.info("published %d frames", publisher.stats.published)
     return 0

@@ -8,7 +8,7 @@ import textwrap
 from ..ble import all_profiles
 
 NAME = "profiles"
-HELP = "list the supported BLE wearables (use a name with 'run --device NAME')"
+HELP = "list the supported BLE wearables (use a name with 'run --profile NAME')"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -48,7 +48,7 @@ from crampwatch.recording import Annotation, Recording, Signal
 from crampwatch.topics import StreamTopic
 from crampwatch.units import UnitError, to_g, to_microvolts
 
-from ..config import CollectorSettings
+from ..config import MQTT_FIELDS, CollectorSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="stop when no frame arrived for this long after the first one (default: wait for end of stream)",
     )
-    settings_mod.add_arguments(parser, CollectorSettings)
+    settings_mod.add_arguments(parser, CollectorSettings, fields=MQTT_FIELDS)
 
 
 @dataclass

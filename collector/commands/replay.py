@@ -22,26 +22,22 @@ import argparse
 import logging
 from pathlib import Path
 
-from tqdm import tqdm
-
 from crampwatch import settings as settings_mod
 from crampwatch.errors import ConfigError
 from crampwatch.formats import read_recording
-from crampwatch.mqtt import connect, make_client
+from crampwatch.mqtt import make_client
 from crampwatch.topics import check_id
 
-from ..config import CollectorSettings
+from ..config import MQTT_FIELDS, CollectorSettings
 from ..publisher import FramePublisher
+from ..relay import Feed, relay
 from ..sources.base import parse_speed
-from ..sources.replay import DEFAULT_FRAME_S, ReplaySource, device_id_for, merged, paced, start_ns_of
+from ..sources.replay import DEFAULT_FRAME_S, ReplaySource, device_id_for, start_ns_of
 
 log = logging.getLogger(__name__)
 
 NAME = "replay"
 HELP = "publish recording files (EDF, BDF, CSV, XDF, ...) over MQTT as live devices would"
-
-#: Frames per device published but not yet acknowledged before replay waits for the broker.
-BACKLOG_FRAMES = 2000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emg", action="append", metavar="LABEL", help="EMG channel label (repeatable)")
     parser.add_argument("--acc", action="append", metavar="LABEL", help="accelerometer channel label (3 times)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    settings_mod.add_arguments(parser, CollectorSettings)
+    settings_mod.add_arguments(parser, CollectorSettings, fields=MQTT_FIELDS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,26 +84,15 @@ def run(args: argparse.Namespace) -> int:
             len(rec.emg.channel_names),
             f"{rec.acc.rate_hz:g} Hz" if rec.acc else "none",
         )
-    clients = []
-    publishers = []
-    try:
-        for device in devices:
-            client_id = f"{cfg.client_id}-{device}" if cfg.client_id and len(devices) > 1 else cfg.client_id
-            client = make_client(cfg.mqtt_url, client_id or f"cramp-replay-{cfg.patient}-{device}")
-            clients.append(client)
-            connect(client)
-            publishers.append(FramePublisher(client, cfg.topic_prefix, cfg.patient, device))
-        _publish(sources, publishers, args.speed, progress=not args.no_progress)
-    finally:
-        for publisher in publishers:
-            close = getattr(publisher, "close", None)  # the spooling publisher has a pump thread to stop
-            if callable(close):
-                close()
-        for client in clients:
-            client.loop_stop()
-            client.disconnect()
-    frames = sum(p.stats.published for p in publishers)
-    mb = sum(p.stats.bytes for p in publishers) / 1e6
+    feeds = []
+    for source, device in zip(sources, devices, strict=True):
+        client_id = f"{cfg.client_id}-{device}" if cfg.client_id and len(devices) > 1 else cfg.client_id
+        client = make_client(cfg.mqtt_url, client_id or f"cramp-replay-{cfg.patient}-{device}")
+        feeds.append(Feed(source, FramePublisher(client, cfg.topic_prefix, cfg.patient, device), source.start_ns))
+    total_s = max(s.recording.duration_s for s in sources)
+    relay(feeds, speed=args.speed, progress_s=None if args.no_progress else total_s, progress_label="replay")
+    frames = sum(f.publisher.stats.published for f in feeds)
+    mb = sum(f.publisher.stats.bytes for f in feeds) / 1e6
     log.info("replayed %d file(s): %d frames (%.1f MB), all acknowledged by the broker", len(sources), frames, mb)
     return 0
 
@@ -121,24 +106,3 @@ def _devices(args: argparse.Namespace) -> list[str]:
     if len(set(devices)) < len(devices):
         raise ConfigError(f"two files would be the same device {devices}; rename them so their stems differ")
     return devices
-
-
-def _publish(
-    sources: list[ReplaySource], publishers: list[FramePublisher], speed: float | None, *, progress: bool
-) -> None:
-    total_s = max(s.recording.duration_s for s in sources)
-    bar = tqdm(total=round(total_s), unit="s", desc="replay", disable=not progress)
-    done_s = 0
-    try:
-        for i, frame in paced(merged(sources), sources, speed):
-            publisher = publishers[i]
-            publisher.wait_until_below(BACKLOG_FRAMES, timeout_s=600)
-            publisher.publish(frame)
-            t = int((frame.t0_ns + frame.duration_ns - sources[i].start_ns) / 1e9)
-            if t > done_s:
-                bar.update(t - done_s)
-                done_s = t
-        for publisher in publishers:
-            publisher.flush(timeout_s=600)
-    finally:
-        bar.close()

@@ -57,5 +57,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'address':<20} {'rssi':>5}  {'profile':<12} name")
     for rssi, address, name, profile in sorted(rows, reverse=True):
         print(f"{address:<20} {rssi:>5}  {profile:<12} {name}")
-    print("\nstream one with: cramp-collector run --device PROFILE:ADDRESS --patient PSEUDONYM")
+    print("\nstream one with: cramp-collector run --profile PROFILE:ADDRESS --patient PSEUDONYM")
     return 0

@@ -7,15 +7,15 @@ import logging
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from crampwatch import settings as settings_mod
-from crampwatch.mqtt import connect, make_client
+from crampwatch.errors import ConfigError
+from crampwatch.mqtt import make_client
 from crampwatch.recording import write_annotations
 
-from ..config import CollectorSettings
+from ..config import MQTT_FIELDS, CollectorSettings
 from ..publisher import FramePublisher
-from ..sources import SimulatedSource, paced, parse_speed
+from ..relay import Feed, relay
+from ..sources import SimulatedSource, parse_speed
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,19 @@ def add_arguments(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--frame-s", type=float, default=0.25, help="seconds of samples per MQTT frame (default 0.25)")
     sim.add_argument("--start-ns", type=int, default=None, help="device time of the first sample (default: now)")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
-    settings_mod.add_arguments(sim, CollectorSettings)
+    settings_mod.add_arguments(sim, CollectorSettings, fields=MQTT_FIELDS)
 
 
 def run(args: argparse.Namespace) -> int:
     from crampwatch.simulate import Night
 
     cfg = settings_mod.load(CollectorSettings, args)
+    if not args.duration > 0:
+        raise ConfigError(f"--duration must be > 0 seconds, not {args.duration:g}")
+    if not args.density >= 0:
+        raise ConfigError(f"--density must be >= 0 (1 = a realistic night), not {args.density:g}")
+    if not args.frame_s > 0:
+        raise ConfigError("--frame-s must be > 0 seconds")
 
     night = Night(args.duration, args.seed, event_density=args.density)
     if args.truth:
@@ -67,25 +73,14 @@ def run(args: argparse.Namespace) -> int:
         p.mains_hz,
     )
     start_ns = args.start_ns if args.start_ns is not None else time.time_ns()
-    client = make_client(cfg.mqtt_url, cfg.mqtt_client_id)
-    connect(client)
-    publisher = FramePublisher(client, cfg.topic_prefix, cfg.patient, cfg.device)
+    publisher = FramePublisher(make_client(cfg.mqtt_url, cfg.mqtt_client_id), cfg.topic_prefix, cfg.patient, cfg.device)
     source = SimulatedSource(night, frame_s=args.frame_s, start_ns=start_ns)
-    bar = tqdm(total=round(args.duration), unit="s", desc="simulated night", disable=args.no_progress)
-    done_s = 0
-    try:
-        for frame in paced(source.frames(), args.speed, start_ns):
-            publisher.wait_until_below(2000, timeout_s=600)
-            publisher.publish(frame)
-            t = int((frame.t0_ns + frame.duration_ns - start_ns) / 1e9)
-            if t > done_s:
-                bar.update(t - done_s)
-                done_s = t
-        publisher.flush(timeout_s=600)
-    finally:
-        bar.close()
-        client.loop_stop()
-        client.disconnect()
+    relay(
+        [Feed(source, publisher, start_ns)],
+        speed=args.speed,
+        progress_s=None if args.no_progress else args.duration,
+        progress_label="simulated night",
+    )
     log.info(
         "published %d frames (%.1f MB), all acknowledged by the broker",
         publisher.stats.published,

@@ -1,11 +1,10 @@
-"""The source interface and real-time pacing shared by every source."""
+"""The source interfaces, and ``--speed`` for the sources that can run faster than real time."""
 
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from crampwatch.frames import Frame
 
@@ -16,8 +15,19 @@ class Source(Protocol):
     def frames(self) -> Iterator[Frame]: ...
 
 
+@runtime_checkable
+class LiveSource(Source, Protocol):
+    """A source that streams until told to stop (LSL, BLE), rather than to the end of a recording.
+
+    ``stop()`` may be called from any thread or a signal handler; :meth:`frames` then yields what it has
+    buffered and returns.
+    """
+
+    def stop(self) -> None: ...
+
+
 def parse_speed(text: str) -> float | None:
-    """``--speed`` for :func:`paced`: a factor of real time (1 = real time), or ``max`` (None: at once)."""
+    """``--speed``: a factor of real time (1 = real time), or ``max`` (None: as fast as the broker takes it)."""
     if text == "max":
         return None
     try:
@@ -27,15 +37,3 @@ def parse_speed(text: str) -> float | None:
     if not value > 0:
         raise argparse.ArgumentTypeError("--speed must be > 0 (1 = real time) or 'max'")
     return value
-
-
-def paced(frames: Iterator[Frame], speed: float | None, start_ns: int) -> Iterator[Frame]:
-    """Release each frame when its last sample would exist at ``speed`` x real time (None = at once)."""
-    wall0 = time.monotonic()
-    for frame in frames:
-        if speed:
-            due = wall0 + (frame.t0_ns + frame.duration_ns - start_ns) / 1e9 / speed
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        yield frame

@@ -12,16 +12,17 @@ local network.
   sample-count based at the nominal rate (as for our wearables): the first EMG sample's LSL time stamp,
   mapped to the wall clock, plus ``n / rate``; ACC starts at its own first time stamp. LSL's own
   jitter therefore never reaches the detector; a stream that loses samples drifts (LSL cannot tell).
-* :meth:`LslSource.finish` sends what is buffered with the end-of-stream flag (on Ctrl-C, at
-  ``duration``, or when the EMG stream is lost).
+* :meth:`LslSource.finish` sends what is buffered with the end-of-stream flag (on :meth:`LslSource.stop`,
+  i.e. Ctrl-C or SIGTERM, or at ``duration_s``).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,8 @@ import numpy.typing as npt
 
 from crampwatch.errors import ConfigError, RecordingError
 from crampwatch.formats.columns import Column, factor, pick_channels
-from crampwatch.frames import FLAG_END_OF_STREAM, Channel, Frame, StreamKind
+from crampwatch.frames import Channel, Frame, StreamKind
+from crampwatch.framing import FrameCutter
 from crampwatch.lsl import lsl_module
 from crampwatch.units import ACC_UNIT, EMG_UNIT
 
@@ -42,7 +44,7 @@ _PER_STREAM = 1 << 16
 
 @dataclass
 class _Out:
-    """One outgoing stream (EMG or ACC): which inlet columns, conversion, and frames cut so far."""
+    """One outgoing stream (EMG or ACC): which inlet columns, their conversion, and its frame cutter."""
 
     kind: StreamKind
     inlet: int
@@ -50,44 +52,12 @@ class _Out:
     factors: npt.NDArray[np.float64]
     channels: tuple[Channel, ...]
     rate_hz: float
-    n_per: int
-    buffer: list[npt.NDArray[np.float64]] = field(default_factory=list)
-    buffered: int = 0
-    seq: int = 0
-    sent: int = 0
-    t0_ns: int | None = None
-    ended: bool = False
+    cutter: FrameCutter | None = None  # made at the first samples, whose time stamp starts the stream
 
-    def cut(self, *, last: bool) -> list[Frame]:
-        if self.t0_ns is None or self.ended:
-            return []
-        data = np.concatenate(self.buffer) if self.buffer else np.zeros((0, len(self.columns)))
-        frames = []
-        # Keep at least one sample back until the end, so the last frame can carry the end-of-stream flag.
-        stop = data.shape[0] if last else max(0, (data.shape[0] - 1) // self.n_per) * self.n_per
-        for s in range(0, stop, self.n_per):
-            chunk = data[s : min(s + self.n_per, stop)]
-            final = last and s + self.n_per >= stop
-            frames.append(self._frame(chunk, final))
-        self.buffer = [data[stop:]] if stop < data.shape[0] else []
-        self.buffered = data.shape[0] - stop
-        self.ended = last
-        return frames
-
-    def _frame(self, chunk: npt.NDArray[np.float64], final: bool) -> Frame:
-        assert self.t0_ns is not None
-        frame = Frame(
-            kind=self.kind,
-            seq=self.seq,
-            t0_ns=self.t0_ns + round(self.sent * 1e9 / self.rate_hz),
-            rate_hz=self.rate_hz,
-            channels=self.channels,
-            data=np.ascontiguousarray(chunk),
-            flags=FLAG_END_OF_STREAM if final else 0,
-        )
-        self.seq += 1
-        self.sent += chunk.shape[0]
-        return frame
+    @property
+    def samples(self) -> int:
+        """Samples received so far (framed or pending)."""
+        return 0 if self.cutter is None else self.cutter.samples + self.cutter.pending
 
 
 class LslSource:
@@ -99,18 +69,21 @@ class LslSource:
         acc_stream: str | None = None,
         *,
         frame_s: float = 0.25,
+        duration_s: float | None = None,
         resolve_timeout_s: float = 10.0,
         emg: list[str] | None = None,
         acc: list[str] | None = None,
     ) -> None:
         self.names = [emg_stream] + ([acc_stream] if acc_stream and acc_stream != emg_stream else [])
         self.frame_s = frame_s
+        self.duration_s = duration_s
         self.resolve_timeout_s = resolve_timeout_s
         self.emg_labels = emg
         self.acc_labels = acc
         self.inlets: list[Any] = []
         self.outs: list[_Out] = []
         self._clock_offset_ns = 0
+        self._stop = threading.Event()
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -178,7 +151,6 @@ class LslSource:
             np.array([factor(kind, c.unit) for c in cols]),
             tuple(Channel(c.label, unit) for c in cols),
             cols[0].rate_hz,
-            max(1, round(self.frame_s * cols[0].rate_hz)),
         )
 
     # -- streaming ---------------------------------------------------------------------------------
@@ -195,32 +167,43 @@ class LslSource:
             if out.inlet not in pulled:
                 continue
             data, first_stamp = pulled[out.inlet]
-            if out.t0_ns is None:
-                out.t0_ns = round(first_stamp * 1e9) + self._clock_offset_ns
-            out.buffer.append(data[:, out.columns] * out.factors)
-            out.buffered += data.shape[0]
-            frames.extend(out.cut(last=False))
+            if out.cutter is None:
+                start_ns = round(first_stamp * 1e9) + self._clock_offset_ns
+                out.cutter = FrameCutter(out.kind, out.rate_hz, out.channels, frame_s=self.frame_s, start_ns=start_ns)
+            frames.extend(out.cutter.push(data[:, out.columns] * out.factors))
         return frames
 
     def emg_seconds(self) -> float:
         emg = self.outs[0]
-        return (emg.sent + emg.buffered) / emg.rate_hz
+        return emg.samples / emg.rate_hz
 
     def finish(self) -> list[Frame]:
         """The buffered samples as final frames, each stream's last one with the end-of-stream flag."""
-        return [f for out in self.outs for f in out.cut(last=True)]
+        return [f for out in self.outs if out.cutter is not None for f in out.cutter.flush(end_of_stream=True)]
 
     def close(self) -> None:
         for inlet in self.inlets:
             inlet.close_stream()
         self.inlets = []
 
-    def frames(self, duration_s: float | None = None) -> Iterator[Frame]:
-        """The :class:`~collector.sources.base.Source` interface: poll until ``duration_s`` of EMG."""
-        self.open()
+    def stop(self) -> None:
+        """End the stream now (Ctrl-C, SIGTERM); :meth:`frames` then sends what is buffered. Thread-safe."""
+        self._stop.set()
+
+    def frames(self) -> Iterator[Frame]:
+        """The :class:`~collector.sources.base.Source` interface: poll until ``duration_s`` of EMG or
+        :meth:`stop`, then the buffered samples with the end-of-stream flag."""
+        if not self.inlets:
+            self.open()
         try:
-            while duration_s is None or self.emg_seconds() < duration_s:
+            while not self._stop.is_set() and (self.duration_s is None or self.emg_seconds() < self.duration_s):
                 yield from self.poll()
+            if self._stop.is_set():
+                log.info("stopping: sending the last %.2f s with end of stream", self._buffered_s())
             yield from self.finish()
         finally:
             self.close()
+
+    def _buffered_s(self) -> float:
+        emg = self.outs[0]
+        return 0.0 if emg.cutter is None else emg.cutter.pending / emg.rate_hz

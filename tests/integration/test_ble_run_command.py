@@ -63,7 +63,7 @@ def test_run_streams_a_night_and_ends_it_after_duration(mosquitto: MosquittoServ
         args = build_parser().parse_args(
             [
                 "run",
-                "--device",
+                "--profile",
                 "crampwatch",
                 "--patient",
                 "p-017",

@@ -10,7 +10,7 @@ import pytest
 
 from collector.ble.runner import LinkState, RunnerStats
 from collector.cli import main
-from collector.commands.run import parse_device
+from collector.commands.run import parse_profile
 from collector.publisher import FramePublisher
 from collector.telemetry import Coverage, StatusReporter
 from crampwatch.errors import ConfigError
@@ -20,11 +20,11 @@ from crampwatch.mqtt import make_client
 NO_DBUS = not Path("/run/dbus/system_bus_socket").exists() and "DBUS_SYSTEM_BUS_ADDRESS" not in os.environ
 
 
-def test_device_spec_is_profile_and_optional_address() -> None:
-    assert parse_device("Ganglion") == ("ganglion", None)
-    assert parse_device("crampwatch:c4:de:e2:11:22:33") == ("crampwatch", "C4:DE:E2:11:22:33")
+def test_profile_spec_is_profile_and_optional_address() -> None:
+    assert parse_profile("Ganglion") == ("ganglion", None)
+    assert parse_profile("crampwatch:c4:de:e2:11:22:33") == ("crampwatch", "C4:DE:E2:11:22:33")
     with pytest.raises(ConfigError, match="C0:11:22:33:44:55"):
-        parse_device("myo:12:34")
+        parse_profile("myo:12:34")
 
 
 def test_profiles_lists_every_device(capsys: pytest.CaptureFixture[str]) -> None:
@@ -52,7 +52,7 @@ def test_scan_without_bluetooth_says_so(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_run_with_an_unknown_profile_names_the_known_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["run", "--device", "fitbit", "--patient", "p1", "--spool-path", str(tmp_path / "s.db")]) == 2
+    assert main(["run", "--profile", "fitbit", "--patient", "p1", "--spool-path", str(tmp_path / "s.db")]) == 2
     assert "known profiles: bitalino, crampwatch, ganglion, myo, polar" in capsys.readouterr().err
 
 

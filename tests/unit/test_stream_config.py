@@ -12,7 +12,7 @@ from crampwatch.errors import ConfigError, StreamError
 from crampwatch.frames import Channel, Frame, StreamKind
 from crampwatch.recording import Recording, Signal
 from detector.config import DetectorSettings
-from detector.offline import recording_frames, run_recording
+from detector.offline import run_recording
 from detector.stream import DeviceStreams
 
 
@@ -39,7 +39,7 @@ def _features(streams: DeviceStreams, frames: list[Frame]) -> np.ndarray:
 
 def test_duplicates_are_dropped_and_change_nothing() -> None:
     rec = _recording()
-    frames = list(recording_frames(rec, 0.2))
+    frames = list(rec.frames(0.2))
     clean = _features(DeviceStreams(None, "p", "d", expect_acc=True, keep_features=True), frames)
     doubled = [g for f in frames for g in (f, f)]
     streams = DeviceStreams(None, "p", "d", expect_acc=True, keep_features=True)
@@ -51,7 +51,7 @@ def test_duplicates_are_dropped_and_change_nothing() -> None:
 
 def test_gap_is_counted_and_timing_kept() -> None:
     rec = _recording()
-    frames = list(recording_frames(rec, 0.2))
+    frames = list(rec.frames(0.2))
     emg_frames = [f for f in frames if f.kind is StreamKind.EMG]
     lost = {emg_frames[50].seq, emg_frames[51].seq}
     kept = [f for f in frames if not (f.kind is StreamKind.EMG and f.seq in lost)]

@@ -3,7 +3,7 @@
 Sources: ``polarofficial/polar-ble-sdk`` ``documentation/products/PolarH10.md``, ``PolarVeritySense.md``,
 ``technical_documentation/SdkModeExplained.md``, issue #360 (start bytes) and ``fsmeraldi/bleakheart``
 ``core.py`` (a bleak client). No EMG: the best commodity accelerometer, to pair with an EMG device. To
-put both on one detector device, run two collectors with the same ``--device-id`` (their times are on
+put both on one detector device, run two collectors with the same ``--device`` (their times are on
 the host clock, see :mod:`collector.ble.framer`).
 
 Service ``fb005c80-02e7-f387-1cad-8acd2d8df0c8``; control point ``fb005c81-…`` (read/write/indicate),
@@ -192,7 +192,7 @@ PROFILE = register(
         streams=(StreamSpec(StreamKind.ACC, ACC_RATE_HZ, tuple(Channel(a, ACC_UNIT, G_PER_MG) for a in "xyz")),),
         decoder=PolarDecoder,
         silence_s=3.0,
-        notes="Accelerometer only (200 Hz, ±8 g, mG); pair with an EMG device using the same --device-id. "
+        notes="Accelerometer only (200 Hz, ±8 g, mG); pair with an EMG device using the same --device. "
         "The H10 streams only while worn on its strap.",
     )
 )
