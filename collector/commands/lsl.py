@@ -13,6 +13,7 @@ import argparse
 import logging
 
 from crampwatch import settings as settings_mod
+from crampwatch.cli import positive_float
 from crampwatch.errors import ConfigError
 from crampwatch.mqtt import connect, make_client
 
@@ -31,9 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--acc-stream", metavar="NAME", help="LSL stream with the accelerometer (default: --stream)")
     parser.add_argument("--emg", action="append", metavar="LABEL", help="EMG channel label (repeatable)")
     parser.add_argument("--acc", action="append", metavar="LABEL", help="accelerometer channel label (3 times)")
-    parser.add_argument("--frame-s", type=float, default=0.25, help="seconds of samples per MQTT frame (default 0.25)")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this much EMG")
-    parser.add_argument("--resolve-timeout", type=float, default=10.0, metavar="SECONDS", help="wait for the stream")
+    parser.add_argument(
+        "--frame-s", type=positive_float, default=0.25, help="seconds of samples per MQTT frame (default 0.25)"
+    )
+    parser.add_argument(
+        "--duration", type=positive_float, default=None, metavar="SECONDS", help="stop after this much EMG"
+    )
+    parser.add_argument(
+        "--resolve-timeout", type=positive_float, default=10.0, metavar="SECONDS", help="wait for the stream"
+    )
     settings_mod.add_arguments(parser, CollectorSettings)
 
 

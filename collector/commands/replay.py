@@ -25,6 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from crampwatch import settings as settings_mod
+from crampwatch.cli import input_file, non_negative_int, positive_float
 from crampwatch.errors import ConfigError
 from crampwatch.formats import read_recording
 from crampwatch.mqtt import connect, make_client
@@ -45,7 +46,9 @@ BACKLOG_FRAMES = 2000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="recording(s); several = several devices")
+    parser.add_argument(
+        "files", nargs="+", type=input_file, metavar="FILE", help="recording(s); several = several devices"
+    )
     parser.add_argument(
         "--speed",
         type=parse_speed,
@@ -55,12 +58,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--frame-s",
-        type=float,
+        type=positive_float,
         default=DEFAULT_FRAME_S,
         help=f"seconds of samples per MQTT frame (default {DEFAULT_FRAME_S})",
     )
     parser.add_argument(
-        "--start-ns", type=int, default=None, help="device time of the first sample (default: the file's start, or 0)"
+        "--start-ns",
+        type=non_negative_int,
+        default=None,
+        help="device time of the first sample (default: the file's start, or 0)",
     )
     parser.add_argument("--format", dest="fmt", help="file format name (default: from the file suffix)")
     parser.add_argument("--emg", action="append", metavar="LABEL", help="EMG channel label (repeatable)")

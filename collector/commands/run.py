@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from crampwatch import settings as settings_mod
+from crampwatch.cli import positive_float
 from crampwatch.errors import BrokerError, ConfigError
 from crampwatch.mqtt import BrokerAddress, make_client
 from crampwatch.topics import check_id
@@ -86,8 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="device id in the MQTT topics [env CRAMP_DEVICE; default: the profile name]",
     )
-    parser.add_argument("--duration", type=float, metavar="SECONDS", help="end the night after this long")
-    parser.add_argument("--frame-s", type=float, default=0.25, help="seconds of samples per MQTT frame (0.25)")
+    parser.add_argument("--duration", type=positive_float, metavar="SECONDS", help="end the night after this long")
+    parser.add_argument("--frame-s", type=positive_float, default=0.25, help="seconds of samples per MQTT frame (0.25)")
 
 
 def parse_device(spec: str) -> tuple[str, str | None]:
