@@ -44,7 +44,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import paho.mqtt.client as mqtt
 
@@ -54,9 +54,6 @@ from crampwatch.frames import Frame, StreamKind
 from crampwatch.topics import StreamTopic
 
 from .spool import Spool, SpoolRow
-
-if TYPE_CHECKING:
-    from .config import CollectorSettings
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +167,6 @@ class FramePublisher:
         client.on_disconnect = self._on_disconnect
         self._pump = threading.Thread(target=self._run_pump, name=f"spool-pump-{patient}-{device}", daemon=True)
         self._pump.start()
-
-    @classmethod
-    def from_settings(cls, client: mqtt.Client, cfg: CollectorSettings) -> FramePublisher:
-        """A publisher with the durable spool the settings name (``spool_path`` / ``spool_max_mb`` / ...)."""
-        spool = Spool(cfg.spool_file, max_bytes=round(cfg.spool_max_mb * 1e6), sync=cfg.spool_sync)
-        publisher = cls(client, cfg.topic_prefix, cfg.patient, cfg.device, spool=spool)
-        publisher._owns_spool = True
-        return publisher
 
     # -- the source side ---------------------------------------------------------------------------
 
