@@ -135,6 +135,13 @@ def origin(
     return f"the default {model.flag(name)}"
 
 
+def is_set(
+    model: type[ServiceSettings], name: str, args: argparse.Namespace | None, env: dict[str, str] | None = None
+) -> bool:
+    """Whether setting ``name`` was given (flag, environment or ``--config`` file), not left at its default."""
+    return not origin(model, name, args, env).startswith("the default ")
+
+
 def _explain(model: type[ServiceSettings], err: ValidationError) -> str:
     # One line however many problems: the CLI prints exactly one error line (crampwatch.cli).
     problems = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 
 from crampwatch import settings as settings_mod
 from crampwatch.cli import non_negative_float, positive_float, speed
@@ -40,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         speed=args.speed,
         seed=args.seed,
         density=args.density,
-        mqtt_configured=bool(args.mqtt_url or os.environ.get("CRAMP_MQTT_URL")),
+        # A broker named anywhere (flag, CRAMP_MQTT_URL or the --config file) is used; else one is started.
+        mqtt_configured=settings_mod.is_set(DetectorSettings, "mqtt_url", args),
         influx_configured=bool(cfg.influx_url),
         progress=not args.no_progress,
     )

@@ -10,7 +10,7 @@ from collections import Counter
 
 from crampwatch import settings as settings_mod
 from crampwatch.cli import input_file, output_file
-from crampwatch.errors import CrampWatchError
+from crampwatch.errors import ConfigError, CrampWatchError
 from crampwatch.topics import check_id
 
 from ..config import MODEL_FIELDS, DetectorSettings, load_settings, open_model
@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ..offline import run_recording
 
+    if args.out and args.out.resolve() == args.file.resolve():
+        raise ConfigError(f"--out {args.out} is the recording itself; write the events to a .csv file")
     model = open_model(load_settings(args), args)
     rec = read_recording(args.file, fmt=args.fmt, emg=args.emg, acc=args.acc)
     started = time.perf_counter()
