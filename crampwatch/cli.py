@@ -70,11 +70,11 @@ def commands_epilog(prog: str, commands: tuple[ModuleType, ...], width: int = 10
         wrapped = textwrap.wrap(command.HELP, width=width - name_width - 4) or [""]
         lines.append(f"  {command.NAME:<{name_width}}{wrapped[0]}")
         lines.extend(" " * (name_width + 2) + rest for rest in wrapped[1:])
-    lines += [
-        "",
-        f"Run '{prog} COMMAND --help' for a command's options. Settings come from flags, CRAMP_* environment",
-        f"variables or a --config TOML file; '{prog} check-config' validates them and prints such a file.",
-    ]
+    footer = (
+        f"Run '{prog} COMMAND --help' for a command's options. Settings come from flags, CRAMP_* environment "
+        f"variables or a --config TOML file; '{prog} check-config' validates them and prints such a file."
+    )
+    lines += ["", *textwrap.wrap(footer, width=width)]
     return "\n".join(lines)
 
 
