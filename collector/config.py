@@ -10,8 +10,6 @@ from pydantic import Field, field_validator
 from crampwatch.settings import ServiceSettings
 from crampwatch.topics import DEFAULT_PREFIX, check_id
 
-from .spool import default_state_dir
-
 
 class CollectorSettings(ServiceSettings):
     mqtt_url: str = Field(
@@ -52,13 +50,6 @@ class CollectorSettings(ServiceSettings):
             return check_id(v, "id")
         except Exception as err:
             raise ValueError(str(err)) from None
-
-    @property
-    def spool_file(self) -> Path:
-        """The spool file to use: ``spool_path`` or the per-(patient, device) default in the state dir."""
-        if self.spool_path is not None:
-            return self.spool_path.expanduser()
-        return default_state_dir() / f"spool-{self.patient}-{self.device}.db"
 
     @property
     def mqtt_client_id(self) -> str:

@@ -156,6 +156,10 @@ def read_annotations(path: str | Path) -> list[Annotation]:
             rows = list(csv.DictReader(fh))
     except OSError as err:
         raise RecordingError(p, f"cannot read annotation file ({err.strerror})") from None
+    except (UnicodeDecodeError, csv.Error):  # e.g. an EDF given where the events CSV belongs
+        raise RecordingError(
+            p, "not a CSV text file; give a CSV with columns type,onset_s,offset_s[,subtype] (as detect writes)"
+        ) from None
     out = []
     for line, row in enumerate(rows, start=2):
         try:

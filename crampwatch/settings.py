@@ -8,6 +8,7 @@ validation failure into a :class:`ConfigError` that names the flag, the variable
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tomllib
 from collections.abc import Iterable
@@ -72,8 +73,7 @@ def add_arguments(
     shown = model.model_fields if fields is None else {name: model.model_fields[name] for name in fields}
     for name, field in shown.items():
         default = field.default if field.default is not None else "unset"
-        secret = "token" in name or "password" in name
-        default_text = "***" if secret and default else default
+        default_text = masked(name, default)[0]
         group.add_argument(
             model.flag(name),
             dest=name,
@@ -113,20 +113,122 @@ def load(model: type[S], args: argparse.Namespace | None = None, *, env: dict[st
         raise ConfigError(_explain(model, err)) from None
 
 
+def origin(
+    model: type[ServiceSettings], name: str, args: argparse.Namespace | None, env: dict[str, str] | None = None
+) -> str:
+    """Where setting ``name`` came from, as a user would fix it: its flag, its variable, the file, or the default.
+
+    Why: "model file /tmp/nope not found" is only actionable once the user knows it was CRAMP_MODEL.
+    """
+    env = dict(os.environ) if env is None else env
+    if args is not None and getattr(args, name, None) is not None:
+        return model.flag(name)
+    if model.env_var(name) in env:
+        return model.env_var(name)
+    config_file = getattr(args, "config", None) if args else None
+    if config_file:
+        try:
+            if name in tomllib.loads(Path(config_file).read_text()):
+                return f"{name} in --config {config_file}"
+        except (OSError, tomllib.TOMLDecodeError):
+            pass  # load() has already reported an unreadable file
+    return f"the default {model.flag(name)}"
+
+
+def is_set(
+    model: type[ServiceSettings], name: str, args: argparse.Namespace | None, env: dict[str, str] | None = None
+) -> bool:
+    """Whether setting ``name`` was given (flag, environment or ``--config`` file), not left at its default."""
+    return not origin(model, name, args, env).startswith("the default ")
+
+
 def _explain(model: type[ServiceSettings], err: ValidationError) -> str:
-    lines = []
+    # One line however many problems: the CLI prints exactly one error line (crampwatch.cli).
+    problems = []
     for problem in err.errors():
         name = str(problem["loc"][0]) if problem["loc"] else "?"
         where = f"{model.flag(name)} / {model.env_var(name)}" if name in model.model_fields else f"setting {name!r}"
-        lines.append(f"{where}: {problem['msg']} (got {problem.get('input')!r})")
-    return "invalid settings:\n  " + "\n  ".join(lines)
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        given = problem.get("input")
+        shown = SECRET_MASK if is_secret(name) else mask_url(given) if isinstance(given, str) else given
+        got = f" (got {shown!r})" if repr(shown) not in message else ""  # the message may quote it already
+        problems.append(f"{where}: {message}{got}")
+    return "invalid setting " + "; ".join(problems)
+
+
+# ------------------------------------------------------------------------------------------------ secrets
+
+SECRET_MASK = "***"  # noqa: S105 - the mask, not a password
+
+
+def is_secret(name: str) -> bool:
+    """Whether the setting ``name`` holds a secret that is never printed (tokens, passwords)."""
+    return any(word in name for word in ("token", "password", "secret"))
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part replaced by ``***``; other text unchanged."""
+    # By hand, not urlsplit: a password with an unescaped '/' or '[' must still be masked, so everything
+    # between the user name and the last '@' goes (over-masking a path is harmless, leaking is not).
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:{SECRET_MASK}@{host}"
+
+
+def masked(name: str, value: object) -> tuple[object, bool]:
+    """The printable form of setting ``name`` and whether anything in it was masked."""
+    if is_secret(name) and value:
+        return SECRET_MASK, True
+    if isinstance(value, str) and mask_url(value) != value:
+        return mask_url(value), True
+    return value, False
+
+
+# ------------------------------------------------------------------------------------------ TOML output
+
+
+def to_toml(cfg: ServiceSettings) -> str:
+    """``cfg`` as a TOML file that :func:`load` reads back (``--config``), each key under its description.
+
+    Secrets are never printed: a setting that holds one (see :func:`masked`) is written as a comment with
+    the secret replaced by ``***``, so loading the file back leaves it out and it keeps coming from the
+    environment (``CRAMP_*``) or from a file only its owner can read. Unset optional settings are comments
+    too (TOML has no null).
+    """
+    lines = []
+    for name, field in type(cfg).model_fields.items():
+        value = getattr(cfg, name)
+        lines.append(f"# {field.description} [env {cfg.env_var(name)}]")
+        shown, was_masked = masked(name, value)
+        if was_masked:
+            lines.append(f"# {name} = {_toml_value(shown)}  # secret masked; set it in {cfg.env_var(name)}")
+        elif value is None:
+            lines.append(f"# {name} =  # unset")
+        else:
+            lines.append(f"{name} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        text = repr(value)
+        return {"inf": "inf", "-inf": "-inf", "nan": "nan"}.get(text, text)
+    # A JSON string is a valid TOML basic string (same escapes), for str, Path and enum-like values.
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 def check_mqtt_url(url: str) -> str:
     """Validate ``mqtt://[user:pass@]host[:port]`` or ``mqtts://...``; raise ValueError saying the fix."""
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts"):
-        raise ValueError(f"must start with mqtt:// or mqtts://, for example mqtt://127.0.0.1:1883, not {url!r}")
+        raise ValueError(
+            f"must start with mqtt:// or mqtts://, for example mqtt://127.0.0.1:1883, not {mask_url(url)!r}"
+        )
     if not parts.hostname:
         raise ValueError("needs a host, for example mqtt://127.0.0.1:1883")
     try:
@@ -139,5 +241,5 @@ def check_mqtt_url(url: str) -> str:
 def check_http_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"must be an http(s) URL like http://127.0.0.1:8086, not {url!r}")
+        raise ValueError(f"must be an http(s) URL like http://127.0.0.1:8086, not {mask_url(url)!r}")
     return url

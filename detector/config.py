@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from crampwatch import settings as settings_mod
+from crampwatch.cli import output_file
+from crampwatch.errors import ConfigError, ModelError
 from crampwatch.settings import ServiceSettings, check_http_url
 from crampwatch.topics import DEFAULT_PREFIX
 
-from .model import DEFAULT_MODEL
+from .model import DEFAULT_MODEL, Model
+
+#: The settings of the commands that only need a model (detect, batch, annotate, evaluate, train).
+MODEL_FIELDS = ("model",)
+#: The settings the demo uses; it starts its own broker and event file unless told otherwise.
+DEMO_FIELDS = ("mqtt_url", "topic_prefix", "influx_url", "influx_token", "influx_org", "influx_bucket", "model")
 
 
 class DetectorSettings(ServiceSettings):
@@ -44,3 +53,26 @@ class DetectorSettings(ServiceSettings):
     @classmethod
     def _influx(cls, v: str) -> str:
         return check_http_url(v) if v else v
+
+
+def load_settings(args: argparse.Namespace) -> DetectorSettings:
+    """The detector settings of a command: its flags, then ``CRAMP_*`` variables, then ``--config``, then defaults."""
+    return settings_mod.load(DetectorSettings, args)
+
+
+def open_model(cfg: DetectorSettings, args: argparse.Namespace) -> Model:
+    """Load ``cfg.model``; a failure names where the path came from (``--model``, ``CRAMP_MODEL``, the file)."""
+    from .model import load_model
+
+    try:
+        return load_model(cfg.model)
+    except ModelError as err:
+        raise ModelError(f"{err} (model set by {settings_mod.origin(DetectorSettings, 'model', args)})") from None
+
+
+def check_model_output(cfg: DetectorSettings, args: argparse.Namespace) -> Path:
+    """``cfg.model`` as a file ``train`` can write, checked before hours of training rather than after."""
+    try:
+        return output_file(str(cfg.model))
+    except argparse.ArgumentTypeError as err:
+        raise ConfigError(f"{settings_mod.origin(DetectorSettings, 'model', args)}: {err}") from None

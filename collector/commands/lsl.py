@@ -13,7 +13,7 @@ import argparse
 import logging
 
 from crampwatch import settings as settings_mod
-from crampwatch.errors import ConfigError
+from crampwatch.cli import positive_float
 from crampwatch.mqtt import make_client
 
 from ..config import MQTT_FIELDS, CollectorSettings
@@ -35,18 +35,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--acc-stream", metavar="NAME", help="LSL stream with the accelerometer (default: --stream)")
     parser.add_argument("--emg", action="append", metavar="LABEL", help="EMG channel label (repeatable)")
     parser.add_argument("--acc", action="append", metavar="LABEL", help="accelerometer channel label (3 times)")
-    parser.add_argument("--frame-s", type=float, default=0.25, help="seconds of samples per MQTT frame (default 0.25)")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this much EMG")
-    parser.add_argument("--resolve-timeout", type=float, default=10.0, metavar="SECONDS", help="wait for the stream")
+    parser.add_argument(
+        "--frame-s", type=positive_float, default=0.25, help="seconds of samples per MQTT frame (default 0.25)"
+    )
+    parser.add_argument(
+        "--duration", type=positive_float, default=None, metavar="SECONDS", help="stop after this much EMG"
+    )
+    parser.add_argument(
+        "--resolve-timeout", type=positive_float, default=10.0, metavar="SECONDS", help="wait for the stream"
+    )
     settings_mod.add_arguments(parser, CollectorSettings, fields=MQTT_FIELDS)
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = settings_mod.load(CollectorSettings, args)
-    if not args.frame_s > 0:
-        raise ConfigError("--frame-s must be > 0 seconds")
-    if args.duration is not None and not args.duration > 0:
-        raise ConfigError(f"--duration must be > 0 seconds, not {args.duration:g}")
     source = LslSource(
         args.stream,
         args.acc_stream,

@@ -40,6 +40,7 @@ import paho.mqtt.client as mqtt
 
 from crampwatch import settings as settings_mod
 from crampwatch import wire
+from crampwatch.cli import output_file, positive_float
 from crampwatch.errors import BrokerError, ConfigError, FrameError, RecordingError
 from crampwatch.formats.edf import write_edf
 from crampwatch.frames import Frame, StreamKind
@@ -60,11 +61,13 @@ MAX_GAP_S = 600.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, required=True, help="output file, .bdf (24 bit) or .edf (16 bit)")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this much EMG")
+    parser.add_argument("--out", type=output_file, required=True, help="output file, .bdf (24 bit) or .edf (16 bit)")
+    parser.add_argument(
+        "--duration", type=positive_float, default=None, metavar="SECONDS", help="stop after this much EMG"
+    )
     parser.add_argument(
         "--idle-timeout",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="SECONDS",
         help="stop when no frame arrived for this long after the first one (default: wait for end of stream)",

@@ -23,6 +23,7 @@ import logging
 from pathlib import Path
 
 from crampwatch import settings as settings_mod
+from crampwatch.cli import input_file, non_negative_int, positive_float
 from crampwatch.errors import ConfigError
 from crampwatch.formats import read_recording
 from crampwatch.mqtt import make_client
@@ -41,7 +42,9 @@ HELP = "publish recording files (EDF, BDF, CSV, XDF, ...) over MQTT as live devi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="recording(s); several = several devices")
+    parser.add_argument(
+        "files", nargs="+", type=input_file, metavar="FILE", help="recording(s); several = several devices"
+    )
     parser.add_argument(
         "--speed",
         type=parse_speed,
@@ -51,12 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--frame-s",
-        type=float,
+        type=positive_float,
         default=DEFAULT_FRAME_S,
         help=f"seconds of samples per MQTT frame (default {DEFAULT_FRAME_S})",
     )
     parser.add_argument(
-        "--start-ns", type=int, default=None, help="device time of the first sample (default: the file's start, or 0)"
+        "--start-ns",
+        type=non_negative_int,
+        default=None,
+        help="device time of the first sample (default: the file's start, or 0)",
     )
     parser.add_argument("--format", dest="fmt", help="file format name (default: from the file suffix)")
     parser.add_argument("--emg", action="append", metavar="LABEL", help="EMG channel label (repeatable)")

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable
 
 from crampwatch import settings as settings_mod
+from crampwatch.cli import positive_float
 from crampwatch.errors import ConfigError
 from crampwatch.mqtt import make_client
 from crampwatch.topics import check_id
@@ -59,8 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="which wearable: a profile from 'cramp-collector profiles', optionally with its Bluetooth "
         "address from 'cramp-collector scan' (default: the first one found)",
     )
-    parser.add_argument("--duration", type=float, metavar="SECONDS", help="end the night after this long")
-    parser.add_argument("--frame-s", type=float, default=0.25, help="seconds of samples per MQTT frame (0.25)")
+    parser.add_argument("--duration", type=positive_float, metavar="SECONDS", help="end the night after this long")
+    parser.add_argument("--frame-s", type=positive_float, default=0.25, help="seconds of samples per MQTT frame (0.25)")
     settings_mod.add_arguments(parser, CollectorSettings, fields=SETTINGS)
     parser.add_argument(
         "--device",
@@ -82,10 +83,6 @@ def parse_profile(spec: str) -> tuple[str, str | None]:
 def run(args: argparse.Namespace, *, runner_cls: type[BleRunner] = BleRunner) -> int:
     """Stream the device. ``runner_cls`` is the seam tests use to put the runner on a virtual radio."""
     cfg = settings_mod.load(CollectorSettings, args)
-    if args.duration is not None and not args.duration > 0:
-        raise ConfigError(f"--duration must be > 0 seconds, not {args.duration:g}")
-    if not args.frame_s > 0:
-        raise ConfigError("--frame-s must be > 0 seconds")
     name, address = parse_profile(args.profile)
     profile = get_profile(name)
     if "device" not in cfg.model_fields_set:

@@ -15,6 +15,8 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakBluetoothNotAvailableError, BleakError
 
+from crampwatch.cli import positive_float
+
 from ..ble import all_profiles
 from ..ble.errors import AdapterMissingError, BleError
 from ..ble.runner import adapter_problem
@@ -27,7 +29,7 @@ HELP = "find supported BLE wearables nearby (needs a Bluetooth adapter)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="how long to listen (default 10)"
+        "--timeout", type=positive_float, default=10.0, metavar="SECONDS", help="how long to listen (default 10)"
     )
     parser.add_argument("--all", action="store_true", help="also list devices no profile recognises")
 

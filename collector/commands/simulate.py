@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
 
 from crampwatch import settings as settings_mod
-from crampwatch.errors import ConfigError
+from crampwatch.cli import non_negative_float, non_negative_int, output_file, positive_float
 from crampwatch.mqtt import make_client
 from crampwatch.recording import write_annotations
 
@@ -24,7 +23,9 @@ HELP = "publish a simulated night (physiological sEMG + ACC with cramps, spasms 
 
 
 def add_arguments(sim: argparse.ArgumentParser) -> None:
-    sim.add_argument("--duration", type=float, default=1200.0, metavar="SECONDS", help="night length (default 1200)")
+    sim.add_argument(
+        "--duration", type=positive_float, default=1200.0, metavar="SECONDS", help="night length (default 1200)"
+    )
     sim.add_argument(
         "--speed",
         type=parse_speed,
@@ -35,13 +36,19 @@ def add_arguments(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same night")
     sim.add_argument(
         "--truth",
-        type=Path,
+        type=output_file,
         metavar="FILE",
         help="write the true events as CSV type,onset_s,offset_s,subtype",
     )
-    sim.add_argument("--density", type=float, default=1.0, help="event density multiplier (1 = realistic night)")
-    sim.add_argument("--frame-s", type=float, default=0.25, help="seconds of samples per MQTT frame (default 0.25)")
-    sim.add_argument("--start-ns", type=int, default=None, help="device time of the first sample (default: now)")
+    sim.add_argument(
+        "--density", type=non_negative_float, default=1.0, help="event density multiplier (1 = realistic night)"
+    )
+    sim.add_argument(
+        "--frame-s", type=positive_float, default=0.25, help="seconds of samples per MQTT frame (default 0.25)"
+    )
+    sim.add_argument(
+        "--start-ns", type=non_negative_int, default=None, help="device time of the first sample (default: now)"
+    )
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
     settings_mod.add_arguments(sim, CollectorSettings, fields=MQTT_FIELDS)
 
@@ -50,12 +57,6 @@ def run(args: argparse.Namespace) -> int:
     from crampwatch.simulate import Night
 
     cfg = settings_mod.load(CollectorSettings, args)
-    if not args.duration > 0:
-        raise ConfigError(f"--duration must be > 0 seconds, not {args.duration:g}")
-    if not args.density >= 0:
-        raise ConfigError(f"--density must be >= 0 (1 = a realistic night), not {args.density:g}")
-    if not args.frame_s > 0:
-        raise ConfigError("--frame-s must be > 0 seconds")
 
     night = Night(args.duration, args.seed, event_density=args.density)
     if args.truth:

@@ -15,12 +15,13 @@ import logging
 import sys
 import time
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
+from crampwatch import settings as settings_mod
+from crampwatch.cli import input_folder, output_folder, positive_int
 from crampwatch.errors import ConfigError
 
-from ..model import DEFAULT_MODEL
+from ..config import MODEL_FIELDS, DetectorSettings, load_settings, open_model
 
 NAME = "batch"
 HELP = "detect events in every recording under a folder, in parallel on Dask, with a cohort summary table"
@@ -28,34 +29,43 @@ HELP = "detect events in every recording under a folder, in parallel on Dask, wi
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "folder", type=Path, help="folder searched recursively for recordings (.edf .bdf .csv .xdf ...)"
+        "folder", type=input_folder, help="folder searched recursively for recordings (.edf .bdf .csv .xdf ...)"
     )
-    parser.add_argument("--out", type=Path, required=True, help="results folder (events/ and summary.csv)")
+    parser.add_argument(
+        "--out", type=output_folder, required=True, help="results folder (events/ and summary.csv; created if missing)"
+    )
     parser.add_argument(
         "--scheduler",
         metavar="ADDRESS",
+        type=_scheduler,
         help="an existing Dask scheduler (tcp://host:8786); its workers need this package and the files",
     )
     parser.add_argument(
-        "--workers", type=int, default=None, help="worker processes of the local cluster (default: one per core)"
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="worker processes of the local cluster (default: one per core)",
     )
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model file (default: the shipped model)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    settings_mod.add_arguments(parser, DetectorSettings, fields=MODEL_FIELDS)
+
+
+def _scheduler(text: str) -> str:
+    scheme, sep, rest = text.partition("://")
+    if not sep or not scheme or not rest:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a scheduler address; give one like tcp://10.0.0.5:8786")
+    return text
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..batch import find_recordings, format_table, run_cohort
-    from ..model import load_model
 
-    if not args.folder.is_dir():
-        raise ConfigError(f"{args.folder} is not a folder; give the folder that holds the recordings")
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError("--workers must be at least 1")
     if args.scheduler and args.workers:
         raise ConfigError("--workers sizes the local cluster; with --scheduler the cluster has its own workers")
-    load_model(args.model)  # a bad model fails here once, not in every task
+    cfg = load_settings(args)
+    open_model(cfg, args)  # a bad model fails here once, not in every task
     files = find_recordings(args.folder)
     if not files:
         raise ConfigError(f"no recordings under {args.folder} (looked for .edf .bdf .csv .xdf .txt ...)")
@@ -69,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     cohort = run_cohort(
         files,
         args.folder,
-        args.model.resolve(),
+        cfg.model.resolve(),
         args.out,
         scheduler=args.scheduler,
         workers=args.workers,

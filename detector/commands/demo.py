@@ -4,29 +4,34 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 
 from crampwatch import settings as settings_mod
+from crampwatch.cli import non_negative_float, positive_float, speed
 
-from ..config import DetectorSettings
+from ..config import DEMO_FIELDS, DetectorSettings, load_settings, open_model
 
 NAME = "demo"
 HELP = "run a simulated night through the whole pipeline (collector -> MQTT -> detector) and score it"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", type=float, default=1200.0, metavar="SECONDS", help="night length (default 1200)")
-    parser.add_argument("--speed", default="max", help="simulation speed: a factor, or 'max' (default)")
+    parser.add_argument(
+        "--duration", type=positive_float, default=1200.0, metavar="SECONDS", help="night length (default 1200)"
+    )
+    parser.add_argument("--speed", type=speed, default="max", help="simulation speed: a factor, or 'max' (default)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated night (default 7)")
-    parser.add_argument("--density", type=float, default=3.0, help="event density (default 3: a busy night)")
+    parser.add_argument(
+        "--density", type=non_negative_float, default=3.0, help="event density (default 3: a busy night)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    settings_mod.add_arguments(parser, DetectorSettings)
+    settings_mod.add_arguments(parser, DetectorSettings, fields=DEMO_FIELDS)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
-    cfg = settings_mod.load(DetectorSettings, args)
+    cfg = load_settings(args)
+    open_model(cfg, args)  # a bad model fails before a broker and a simulator are started
     logging.getLogger().setLevel(logging.WARNING)
     return run_demo(
         cfg,
@@ -34,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         speed=args.speed,
         seed=args.seed,
         density=args.density,
-        mqtt_configured=bool(args.mqtt_url or os.environ.get("CRAMP_MQTT_URL")),
+        # A broker named anywhere (flag, CRAMP_MQTT_URL or the --config file) is used; else one is started.
+        mqtt_configured=settings_mod.is_set(DetectorSettings, "mqtt_url", args),
         influx_configured=bool(cfg.influx_url),
         progress=not args.no_progress,
     )

@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from ..model import DEFAULT_MODEL
+from crampwatch import settings as settings_mod
+from crampwatch.cli import input_path, non_negative_float, output_file, positive_float, positive_int
+
+from ..config import MODEL_FIELDS, DetectorSettings, load_settings
 
 NAME = "evaluate"
 HELP = "score detected cramps and spasms against the truth: precision, recall, F1, false alarms/h, onset error"
@@ -26,17 +28,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (__doc__ or "").split("\n\n", 1)[1]
-    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="recording files and/or folders of them")
+    parser.add_argument(
+        "paths", nargs="*", type=input_path, metavar="PATH", help="recording files and/or folders of them"
+    )
     parser.add_argument(
         "--truth",
-        type=Path,
+        type=input_path,
         metavar="FILE_OR_DIR",
         help="truth CSV (type,onset_s,offset_s[,subtype]) of the one recording, or a folder of <stem>.truth.csv / "
         "<stem>.csv (default: next to each recording, else the recording's EDF+ annotations)",
     )
     parser.add_argument(
         "--events",
-        type=Path,
+        type=input_path,
         metavar="FILE_OR_DIR",
         help="score these event CSVs (as `detect --out` writes) instead of running a detector: a file for one "
         "recording, or a folder of <stem>.events.csv / <stem>.csv",
@@ -48,12 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--simulated",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="score N held-out simulated nights (HELDOUT_RANGES, seeds disjoint from training) instead of files",
     )
-    parser.add_argument("--night-s", type=float, default=1800.0, help="simulated night length (default 1800 s)")
-    parser.add_argument("--density", type=float, default=3.0, help="simulated event density (default 3)")
+    parser.add_argument(
+        "--night-s", type=positive_float, default=1800.0, help="simulated night length (default 1800 s)"
+    )
+    parser.add_argument("--density", type=non_negative_float, default=3.0, help="simulated event density (default 3)")
     parser.add_argument("--seed", type=int, default=1, help="simulated nights' seed block (default 1, as `train`)")
     parser.add_argument(
         "--detector",
@@ -61,15 +67,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="model",
         help="what finds the events: the model, or a peer (rms, neurokit; see docs/peers.md). Default: model",
     )
-    parser.add_argument("--model", type=Path, default=None, help=f"model file (default: {DEFAULT_MODEL.name})")
     parser.add_argument("--format", dest="fmt", help="recording format name (default: from each file's suffix)")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write per-recording and pooled scores as JSON")
+    parser.add_argument(
+        "--json", type=output_file, metavar="FILE", help="write per-recording and pooled scores as JSON"
+    )
     parser.add_argument(
         "--errors",
         action="store_true",
         help="also list every missed and false cramp/spasm with what lay near it (e.g. a 'voluntary' look-alike)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    settings_mod.add_arguments(parser, DetectorSettings, fields=MODEL_FIELDS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..evaluate import evaluate, evaluate_simulated, file_cases, make_detector
 
+    model_path = load_settings(args).model  # --model > CRAMP_MODEL > --config > the shipped model
     if args.simulated is not None:
         given = [
             flag
@@ -90,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         ]
         if given:
             raise ConfigError(f"--simulated scores simulated nights; it cannot be combined with {', '.join(given)}")
-        detect, described = make_detector(args.detector, args.model)
+        detect, described = make_detector(args.detector, model_path)
         result = evaluate_simulated(
             detect,
             args.simulated,
@@ -107,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         if args.events is not None:
             detect, described = None, {"name": "events", "events": str(args.events)}
         else:
-            detect, described = make_detector(args.detector, args.model)
+            detect, described = make_detector(args.detector, model_path)
         source = {"kind": "files", "paths": [str(p) for p in args.paths], "no_events": args.no_events}
         result = evaluate(cases, detect, detector=described, source=source, progress=not args.no_progress)
     print(result.table())

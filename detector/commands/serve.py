@@ -7,7 +7,7 @@ import logging
 
 from crampwatch import settings as settings_mod
 
-from ..config import DetectorSettings
+from ..config import DetectorSettings, load_settings, open_model
 
 NAME = "serve"
 HELP = "subscribe to the wearables' MQTT frames and write events (runs until stopped)"
@@ -18,10 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..model import load_model
     from ..service import DetectorService
 
-    cfg = settings_mod.load(DetectorSettings, args)
+    cfg = load_settings(args)
     logging.getLogger().setLevel(cfg.log_level)
-    DetectorService(cfg, load_model(cfg.model)).run_forever()
+    model = open_model(cfg, args)  # before connecting: a bad model must not look like a broker problem
+    DetectorService(cfg, model).run_forever()
     return 0

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
-from ..model import DEFAULT_MODEL
+from crampwatch import settings as settings_mod
+from crampwatch.cli import input_path, non_negative_int, positive_float, positive_int
+
+from ..config import MODEL_FIELDS, DetectorSettings, check_model_output, load_settings
 
 NAME = "train"
 HELP = "train the window classifier on simulated nights and labeled recordings; score it on held-out nights"
@@ -17,28 +19,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     # Defaults come from TrainConfig, so the command and the library cannot drift apart.
     d = TrainConfig()
+    # The model to write is the `model` setting (--model, CRAMP_MODEL, --config), so the next detect/serve
+    # with the same settings uses what was trained; --out stays as the older spelling of --model here.
+    parser.add_argument("--out", dest="model", default=None, metavar="MODEL", help="same as --model")
+    parser.add_argument("--nights", type=positive_int, default=d.nights, help=f"training nights (default {d.nights})")
     parser.add_argument(
-        "--out", type=Path, default=DEFAULT_MODEL, help=f"model file to write (default {DEFAULT_MODEL.name})"
+        "--night-s",
+        type=positive_float,
+        default=d.night_s,
+        help=f"length of each training night (default {d.night_s:g})",
     )
-    parser.add_argument("--nights", type=int, default=d.nights, help=f"training nights (default {d.nights})")
     parser.add_argument(
-        "--night-s", type=float, default=d.night_s, help=f"length of each training night (default {d.night_s:g})"
-    )
-    parser.add_argument(
-        "--density", type=float, default=d.density, help=f"event density of training nights (default {d.density:g})"
+        "--density",
+        type=positive_float,
+        default=d.density,
+        help=f"event density of training nights (default {d.density:g})",
     )
     parser.add_argument("--seed", type=int, default=d.seed, help=f"master seed (default {d.seed})")
     parser.add_argument(
         "--heldout-nights",
-        type=int,
+        type=positive_int,
         default=d.heldout_nights,
         help=f"held-out nights to score (default {d.heldout_nights})",
     )
     parser.add_argument(
-        "--heldout-s", type=float, default=d.heldout_s, help=f"length of each held-out night (default {d.heldout_s:g})"
+        "--heldout-s",
+        type=positive_float,
+        default=d.heldout_s,
+        help=f"length of each held-out night (default {d.heldout_s:g})",
     )
     parser.add_argument(
         "--negatives",
+        type=input_path,
         action="append",
         default=[],
         metavar="PATH",
@@ -46,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--check",
+        type=input_path,
         action="append",
         default=[],
         metavar="PATH",
@@ -53,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--labeled",
+        type=input_path,
         action="append",
         default=[],
         metavar="PATH",
@@ -61,16 +75,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--cv-folds",
-        type=int,
+        type=non_negative_int,
         default=d.cv_folds,
         help=f"cross-validation folds, split by night (default {d.cv_folds}; 0 skips it)",
     )
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    parser.add_argument(
+        "--workers", type=positive_int, default=os.cpu_count() or 1, help="processes (default: all cores)"
+    )
+    settings_mod.add_arguments(parser, DetectorSettings, fields=MODEL_FIELDS)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, train
 
+    out = check_model_output(load_settings(args), args)  # before hours of training, not after
     cfg = TrainConfig(
         nights=args.nights,
         night_s=args.night_s,
@@ -84,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         labeled=tuple(args.labeled),
         cv_folds=args.cv_folds,
     )
-    card = train(args.out, cfg)
+    card = train(out, cfg)
     print(card["heldout"]["table"])
-    print(f"model written to {args.out} (card {args.out.with_suffix('.card.json')})")
+    print(f"model written to {out} (card {out.with_suffix('.card.json')})")
     return 0

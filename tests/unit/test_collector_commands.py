@@ -40,10 +40,10 @@ def test_run_offers_the_spool_and_radio_settings(capsys: pytest.CaptureFixture[s
 @pytest.mark.parametrize(
     ("argv", "problem"),
     [
-        (["simulate", "--duration", "-5"], "--duration must be > 0"),
-        (["simulate", "--frame-s", "0"], "--frame-s must be > 0"),
-        (["lsl", "--stream", "x", "--duration", "0"], "--duration must be > 0"),
-        (["run", "--profile", "ganglion", "--duration", "-1"], "--duration must be > 0"),
+        (["simulate", "--duration", "-5"], "--duration: -5 must be above 0"),
+        (["simulate", "--frame-s", "0"], "--frame-s: 0 must be above 0"),
+        (["lsl", "--stream", "x", "--duration", "0"], "--duration: 0 must be above 0"),
+        (["run", "--profile", "ganglion", "--duration", "-1"], "--duration: -1 must be above 0"),
     ],
 )
 def test_bad_numbers_get_one_line_not_a_traceback(

@@ -147,8 +147,10 @@ def test_no_events_counts_every_detection_as_a_false_alarm(nights: dict[int, Rec
     assert result.as_dict()["pooled"]["scores"]["spasm"]["median_onset_error_s"] is None  # NaN -> null
 
 
-def test_simulated_cannot_be_mixed_with_files(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["evaluate", "--simulated", "2", "night.edf"]) == 2
+def test_simulated_cannot_be_mixed_with_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    night = tmp_path / "night.edf"
+    night.touch()  # it must exist: a missing file is reported first, while the arguments are parsed
+    assert main(["evaluate", "--simulated", "2", str(night)]) == 2
     assert "--simulated" in capsys.readouterr().err
 
 
