@@ -9,8 +9,12 @@ the EMG-only features, for windows without (a sensor with no accelerometer, or i
 classifier with the ACC columns left empty learns the ACC-free case from only the few nights that lack
 it, and weighting those up cost accuracy with the accelerometer; two classifiers need no compromise.
 
-Loading is safe against a model from an untrusted place: the file's hash must match the card, and skops
-only rebuilds types on an allow-list (scikit-learn and numpy). Anything else fails with a ModelError
+Loading is safe against a model from an untrusted place. skops rebuilds only the types it trusts by
+default (primitives, containers, numpy arrays and dtypes) plus the exact types of ``MODEL_TYPES``, the
+scikit-learn types a CrampWatch model is made of; a file that needs any other type (``builtins.exec``,
+``os.system``, ...) is refused before anything in it is rebuilt. The shipped model must also have the hash
+pinned in ``SHIPPED_MODEL_SHA256``, and every model the hash in its card (which catches damage, not an
+attacker who supplies both files: for those the allow-list is the guard). Every refusal is a ModelError
 saying what to do.
 """
 
@@ -35,8 +39,27 @@ FloatArray = npt.NDArray[np.float64]
 #: The model shipped with the package; ``--model`` overrides it.
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "cramp-model.skops"
 
-# skops rebuilds only these module prefixes; a model needing anything else is refused.
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.")
+#: SHA-256 of the shipped model file. A card travels with its model, so an attacker who replaces one can
+#: replace both; this hash travels with the code. Retraining the shipped model means updating it here.
+SHIPPED_MODEL_SHA256 = "5c05d90fd1c9249335c6f8e0121451afbc2be88d014d827b2b0ed45d1eca8c24"
+
+#: The types, beyond what skops trusts by default, that a CrampWatch model (two HistGradientBoosting
+#: classifiers in a dict) is made of: the types in the shipped model's skops schema. Exact names, no
+#: prefixes: ``skops.io.get_untrusted_types`` on the shipped model reports only ``TreePredictor`` with skops
+#: 0.16, and older skops versions report the loss, link and binning types too. Anything outside this set is
+#: refused; in particular no ``builtins`` name is ever trusted here, so ``builtins.exec`` and friends stay out.
+MODEL_TYPES = frozenset(
+    {
+        "sklearn._loss._loss.CyHalfMultinomialLoss",
+        "sklearn._loss.link.Interval",
+        "sklearn._loss.link.MultinomialLogit",
+        "sklearn._loss.loss.HalfMultinomialLoss",
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.preprocessing._label.LabelEncoder",
+    }
+)
 
 # A window has no accelerometer data when this column is NaN.
 _ACC_KEY = NAMES.index("acc_log_activity")
@@ -123,6 +146,13 @@ def load_model(path: Path | str | None = None) -> Model:
         raise ModelError(f"model card {card_file} is unreadable: {err}") from None
     expected = card.get("sha256")
     actual = file_sha256(model_path)
+    if model_path.resolve() == DEFAULT_MODEL and actual != SHIPPED_MODEL_SHA256:
+        raise ModelError(
+            f"the shipped model {model_path} has sha256 {actual[:12]}..., not the {SHIPPED_MODEL_SHA256[:12]}... "
+            "this version of CrampWatch ships: it was replaced or damaged. Reinstall CrampWatch, or pass your own "
+            "model with --model. If you retrained the shipped model on purpose, set SHIPPED_MODEL_SHA256 in "
+            f"detector/model.py to {actual}."
+        )
     if expected != actual:
         raise ModelError(
             f"model file {model_path} does not match its card (sha256 {actual[:12]}... != "
@@ -133,10 +163,14 @@ def load_model(path: Path | str | None = None) -> Model:
         untrusted = sio.get_untrusted_types(file=model_path)
     except Exception as err:  # skops raises several types for a corrupt archive
         raise ModelError(f"model file {model_path} is not a valid skops archive: {err}") from None
-    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    refused = sorted(set(untrusted) - MODEL_TYPES)
     if refused:
-        raise ModelError(f"model file {model_path} needs types outside the allow-list: {refused}")
-    stored = sio.load(model_path, trusted=untrusted)
+        raise ModelError(
+            f"model file {model_path} needs types a CrampWatch model never contains, so it was not loaded: "
+            f"{', '.join(refused)}. It may be built to run code when loaded; use a model trained with "
+            "`cramp-detector train`."
+        )
+    stored = sio.load(model_path, trusted=sorted(untrusted))
     # A dict holds both classifiers; a bare estimator is a model from before the EMG-only one.
     estimator, emg_estimator = stored, None
     if isinstance(stored, dict):
