@@ -3,7 +3,7 @@
     cramp-detector demo                       a simulated night end to end, events beside the truth
     cramp-detector serve                      live: MQTT frames -> events -> InfluxDB / file / MQTT
     cramp-detector detect night.edf --out events.csv
-    cramp-detector train                      fit the model on simulated nights, write models/ + card
+    cramp-detector train                      fit the model on simulated nights, write detector/models/ + card
     cramp-detector check-config               validate settings and print them
 
 Every command takes ``--help``. Settings come from flags, ``CRAMP_*`` environment variables or a

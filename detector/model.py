@@ -1,8 +1,9 @@
 """Loading, verifying and saving the window classifier.
 
-A model is two files in ``models/``: ``<name>.skops`` (the fitted scikit-learn estimators, in skops'
+A model is two files side by side: ``<name>.skops`` (the fitted scikit-learn estimators, in skops'
 format, which rebuilds objects without running pickled code) and ``<name>.card.json`` (its model card:
-training data, seeds, features, class balance, scores, library versions and the file's SHA-256).
+training data, seeds, features, class balance, scores, library versions and the file's SHA-256). The
+shipped model lives in ``detector/models/``, package data, so an installed wheel finds it without a path.
 
 The archive holds two classifiers: one on every feature, for windows with accelerometer data, and one on
 the EMG-only features, for windows without (a sensor with no accelerometer, or its ACC stream lost). One
@@ -36,8 +37,9 @@ from .features import EMG_ONLY_COLUMNS, EMG_ONLY_NAMES, NAMES
 
 FloatArray = npt.NDArray[np.float64]
 
-#: The model shipped with the package; ``--model`` overrides it.
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "cramp-model.skops"
+#: The model shipped with the package (package data, so installed wheels have it); ``--model`` overrides it,
+#: and ``cramp-detector train`` writes here by default.
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "cramp-model.skops"
 
 #: SHA-256 of the shipped model file. A card travels with its model, so an attacker who replaces one can
 #: replace both; this hash travels with the code. Retraining the shipped model means updating it here.
