@@ -181,6 +181,9 @@ def load_model(path: Path | str | None = None) -> Model:
                 f"model file {model_path} holds {sorted(stored)}, not the classifiers 'with_acc' and 'without_acc'"
             )
         estimator, emg_estimator = stored["with_acc"], stored["without_acc"]
+    _check_trees(estimator, len(NAMES), model_path)
+    if emg_estimator is not None:
+        _check_trees(emg_estimator, len(EMG_ONLY_NAMES), model_path)
     stale = tuple(card.get("features", ())) != NAMES or (
         emg_estimator is not None and tuple(card.get("features_without_acc", ())) != EMG_ONLY_NAMES
     )
@@ -194,6 +197,61 @@ def load_model(path: Path | str | None = None) -> Model:
         if est is not None and tuple(str(c) for c in est.classes_) != classes:
             raise ModelError(f"model {model_path}: classes in the card and in the estimator differ")
     return Model(estimator=estimator, classes=classes, card=card, path=model_path, emg_estimator=emg_estimator)
+
+
+def _check_trees(estimator: Any, n_features: int, model_path: Path) -> None:
+    """Refuse a classifier whose trees would make scikit-learn read outside its arrays.
+
+    skops checks types, not contents, and scikit-learn walks a tree's nodes without bounds checks: a crafted
+    ``TreePredictor`` can crash the detector at its first prediction (why skops does not trust that type by
+    default; see ``UNTRUSTED_TYPE_REASONS`` in ``skops.io.exceptions``). A tree ``cramp-detector train``
+    grows has no categorical split, reads only the model's features, and numbers each child after its
+    parent, so every walk stays inside the tree and ends at a leaf.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+    def refuse(why: str) -> ModelError:
+        return ModelError(
+            f"model file {model_path} holds a damaged or crafted classifier ({why}), so it was not loaded; "
+            "use a model trained with `cramp-detector train`."
+        )
+
+    if type(estimator) is not HistGradientBoostingClassifier:
+        raise refuse(f"a {type(estimator).__name__}, not a HistGradientBoostingClassifier")
+    if getattr(estimator, "n_features_in_", None) != n_features or getattr(estimator, "is_categorical_", 0) is not None:
+        raise refuse(f"it does not read the {n_features} numeric features of this version")
+    iterations = getattr(estimator, "_predictors", None)
+    if not isinstance(iterations, list) or not all(isinstance(trees, list) for trees in iterations):
+        raise refuse("its trees are not a list of lists")
+    trees = [tree for trees in iterations for tree in trees]
+    if not trees or not all(
+        type(tree) is TreePredictor
+        and isinstance(tree.nodes, np.ndarray)
+        and tree.nodes.dtype == PREDICTOR_RECORD_DTYPE
+        and tree.nodes.ndim == 1
+        and tree.nodes.size > 0
+        for tree in trees
+    ):
+        raise refuse("a tree is not an array of nodes")
+    # All trees at once: each node's index inside its tree, and its tree's size.
+    sizes = np.array([tree.nodes.size for tree in trees], dtype=np.int64)
+    # As bytes: concatenating structured arrays field by field is ten times slower.
+    nodes = np.concatenate([np.ascontiguousarray(tree.nodes).view(np.uint8) for tree in trees]).view(
+        PREDICTOR_RECORD_DTYPE
+    )
+    tree_size = np.repeat(sizes, sizes)
+    index = np.arange(nodes.size, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    inner = nodes["is_leaf"] == 0
+    if nodes["is_categorical"][inner].any():
+        raise refuse("a tree has a categorical split")
+    feature = nodes["feature_idx"][inner]
+    if ((feature < 0) | (feature >= n_features)).any():
+        raise refuse("a tree reads a feature the model does not have")
+    for child in (nodes["left"][inner].astype(np.int64), nodes["right"][inner].astype(np.int64)):
+        if ((child <= index[inner]) | (child >= tree_size[inner])).any():
+            raise refuse("a tree's child index points outside the tree or back up it")
 
 
 def save_model(estimator: Any, path: Path, card: dict[str, Any], emg_estimator: Any | None = None) -> Path:

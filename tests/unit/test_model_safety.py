@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import zipfile
@@ -12,7 +13,15 @@ import pytest
 
 from crampwatch.errors import ModelError
 from detector import model as model_module
-from detector.model import DEFAULT_MODEL, MODEL_TYPES, SHIPPED_MODEL_SHA256, card_path, file_sha256, load_model
+from detector.model import (
+    DEFAULT_MODEL,
+    MODEL_TYPES,
+    SHIPPED_MODEL_SHA256,
+    Model,
+    card_path,
+    file_sha256,
+    load_model,
+)
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -169,3 +178,49 @@ def test_replaced_shipped_model_is_refused_even_with_a_matching_card(
         load_model(path)
     with pytest.raises(ModelError, match="replaced or damaged"):
         load_model()
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Model:
+    return load_model(DEFAULT_MODEL)
+
+
+def _small_copy(shipped: Model, tmp_path: Path, field: str = "", value: int = 0) -> Path:
+    """The shipped model cut to its first boosting iteration (quick to save), with one field of the first
+    tree's root node set to ``value``, and a card that matches."""
+    import skops.io as sio
+
+    classifiers: dict[str, Any] = {}
+    pairs: tuple[tuple[str, Any], ...] = (("with_acc", shipped.estimator), ("without_acc", shipped.emg_estimator))
+    for key, estimator in pairs:
+        small = copy.copy(estimator)
+        small._predictors = [[copy.copy(tree) for tree in estimator._predictors[0]]]
+        classifiers[key] = small
+    if field:
+        tree = classifiers["with_acc"]._predictors[0][0]
+        tree.nodes = tree.nodes.copy()
+        tree.nodes[0][field] = value
+    path = tmp_path / "small.skops"
+    sio.dump(classifiers, path)
+    card_path(path).write_text(json.dumps({**shipped.card, "sha256": file_sha256(path)}))
+    return path
+
+
+def test_small_copy_of_the_shipped_model_loads(shipped: Model, tmp_path: Path) -> None:
+    model = load_model(_small_copy(shipped, tmp_path))
+    assert model.classes == shipped.classes
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("left", 10**6, "outside the tree"),
+        ("right", 0, "back up it"),  # the root's child is the root: the walk never ends
+        ("feature_idx", 54, "reads a feature"),
+        ("is_categorical", 1, "categorical split"),
+    ],
+)
+def test_crafted_tree_is_refused(shipped: Model, tmp_path: Path, field: str, value: int, message: str) -> None:
+    """skops trusts TreePredictor only because MODEL_TYPES says so; its node indices are checked here."""
+    with pytest.raises(ModelError, match=f"damaged or crafted classifier.*{message}"):
+        load_model(_small_copy(shipped, tmp_path, field, value))
