@@ -45,11 +45,12 @@ DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "cramp-model.skops"
 #: replace both; this hash travels with the code. Retraining the shipped model means updating it here.
 SHIPPED_MODEL_SHA256 = "5c05d90fd1c9249335c6f8e0121451afbc2be88d014d827b2b0ed45d1eca8c24"
 
-#: The types, beyond what skops trusts by default, that a CrampWatch model (two HistGradientBoosting
-#: classifiers in a dict) is made of: the types in the shipped model's skops schema. Exact names, no
-#: prefixes: ``skops.io.get_untrusted_types`` on the shipped model reports only ``TreePredictor`` with skops
-#: 0.16, and older skops versions report the loss, link and binning types too. Anything outside this set is
-#: refused; in particular no ``builtins`` name is ever trusted here, so ``builtins.exec`` and friends stay out.
+#: The only types trusted on top of skops' defaults: the scikit-learn types a CrampWatch model (two
+#: HistGradientBoosting classifiers in a dict) is made of, i.e. every type in the shipped model's skops
+#: schema that is not a builtin container or a numpy array. Exact names, no prefixes.
+#: ``skops.io.get_untrusted_types`` on the shipped model reports only ``TreePredictor`` with skops 0.16;
+#: older skops versions also report the loss, link and binning types. A file that needs anything else is
+#: refused; no ``builtins`` name is ever trusted here, so ``builtins.exec`` and friends stay out.
 MODEL_TYPES = frozenset(
     {
         "sklearn._loss._loss.CyHalfMultinomialLoss",
@@ -181,9 +182,6 @@ def load_model(path: Path | str | None = None) -> Model:
                 f"model file {model_path} holds {sorted(stored)}, not the classifiers 'with_acc' and 'without_acc'"
             )
         estimator, emg_estimator = stored["with_acc"], stored["without_acc"]
-    _check_trees(estimator, len(NAMES), model_path)
-    if emg_estimator is not None:
-        _check_trees(emg_estimator, len(EMG_ONLY_NAMES), model_path)
     stale = tuple(card.get("features", ())) != NAMES or (
         emg_estimator is not None and tuple(card.get("features_without_acc", ())) != EMG_ONLY_NAMES
     )
@@ -192,6 +190,10 @@ def load_model(path: Path | str | None = None) -> Model:
             f"model {model_path} was trained on other features than this version computes; "
             "retrain it with `cramp-detector train`"
         )
+    # After the card's feature check, so a model from an older version gets "retrain" rather than this.
+    _check_trees(estimator, len(NAMES), model_path)
+    if emg_estimator is not None:
+        _check_trees(emg_estimator, len(EMG_ONLY_NAMES), model_path)
     classes = tuple(str(c) for c in card["classes"])
     for est in (estimator, emg_estimator):
         if est is not None and tuple(str(c) for c in est.classes_) != classes:
