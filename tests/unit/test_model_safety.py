@@ -163,15 +163,10 @@ def test_pinned_hash_is_the_shipped_model_and_its_card() -> None:
 
 
 def test_replaced_shipped_model_is_refused_even_with_a_matching_card(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shipped: Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An attacker who swaps both shipped files (here: a valid model, re-saved) is caught by the pinned hash."""
-    import skops.io as sio
-
-    shipped = load_model(DEFAULT_MODEL)
-    path = tmp_path / DEFAULT_MODEL.name
-    sio.dump({"with_acc": shipped.estimator, "without_acc": shipped.emg_estimator}, path)
-    card_path(path).write_text(json.dumps({**shipped.card, "sha256": file_sha256(path)}))
+    """An attacker who swaps both shipped files (here: a valid model, cut and re-saved) is caught by the pin."""
+    path = _small_copy(shipped, tmp_path)
     assert load_model(path).classes == shipped.classes  # as some other model file, it loads
     monkeypatch.setattr(model_module, "DEFAULT_MODEL", path.resolve())
     with pytest.raises(ModelError, match=r"replaced or damaged.*SHIPPED_MODEL_SHA256"):
