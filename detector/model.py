@@ -1,16 +1,21 @@
 """Loading, verifying and saving the window classifier.
 
-A model is two files in ``models/``: ``<name>.skops`` (the fitted scikit-learn estimators, in skops'
+A model is two files side by side: ``<name>.skops`` (the fitted scikit-learn estimators, in skops'
 format, which rebuilds objects without running pickled code) and ``<name>.card.json`` (its model card:
-training data, seeds, features, class balance, scores, library versions and the file's SHA-256).
+training data, seeds, features, class balance, scores, library versions and the file's SHA-256). The
+shipped model lives in ``detector/models/``, package data, so an installed wheel finds it without a path.
 
 The archive holds two classifiers: one on every feature, for windows with accelerometer data, and one on
 the EMG-only features, for windows without (a sensor with no accelerometer, or its ACC stream lost). One
 classifier with the ACC columns left empty learns the ACC-free case from only the few nights that lack
 it, and weighting those up cost accuracy with the accelerometer; two classifiers need no compromise.
 
-Loading is safe against a model from an untrusted place: the file's hash must match the card, and skops
-only rebuilds types on an allow-list (scikit-learn and numpy). Anything else fails with a ModelError
+Loading is safe against a model from an untrusted place. skops rebuilds only the types it trusts by
+default (primitives, containers, numpy arrays and dtypes) plus the exact types of ``MODEL_TYPES``, the
+scikit-learn types a CrampWatch model is made of; a file that needs any other type (``builtins.exec``,
+``os.system``, ...) is refused before anything in it is rebuilt. The shipped model must also have the hash
+pinned in ``SHIPPED_MODEL_SHA256``, and every model the hash in its card (which catches damage, not an
+attacker who supplies both files: for those the allow-list is the guard). Every refusal is a ModelError
 saying what to do.
 """
 
@@ -32,11 +37,32 @@ from .features import EMG_ONLY_COLUMNS, EMG_ONLY_NAMES, NAMES
 
 FloatArray = npt.NDArray[np.float64]
 
-#: The model shipped with the package; ``--model`` overrides it.
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "cramp-model.skops"
+#: The model shipped with the package (package data, so installed wheels have it); ``--model`` overrides it,
+#: and ``cramp-detector train`` writes here by default.
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "cramp-model.skops"
 
-# skops rebuilds only these module prefixes; a model needing anything else is refused.
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.")
+#: SHA-256 of the shipped model file. A card travels with its model, so an attacker who replaces one can
+#: replace both; this hash travels with the code. Retraining the shipped model means updating it here.
+SHIPPED_MODEL_SHA256 = "5c05d90fd1c9249335c6f8e0121451afbc2be88d014d827b2b0ed45d1eca8c24"
+
+#: The only types trusted on top of skops' defaults: the scikit-learn types a CrampWatch model (two
+#: HistGradientBoosting classifiers in a dict) is made of, i.e. every type in the shipped model's skops
+#: schema that is not a builtin container or a numpy array. Exact names, no prefixes.
+#: ``skops.io.get_untrusted_types`` on the shipped model reports only ``TreePredictor`` with skops 0.16;
+#: older skops versions also report the loss, link and binning types. A file that needs anything else is
+#: refused; no ``builtins`` name is ever trusted here, so ``builtins.exec`` and friends stay out.
+MODEL_TYPES = frozenset(
+    {
+        "sklearn._loss._loss.CyHalfMultinomialLoss",
+        "sklearn._loss.link.Interval",
+        "sklearn._loss.link.MultinomialLogit",
+        "sklearn._loss.loss.HalfMultinomialLoss",
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.preprocessing._label.LabelEncoder",
+    }
+)
 
 # A window has no accelerometer data when this column is NaN.
 _ACC_KEY = NAMES.index("acc_log_activity")
@@ -123,6 +149,13 @@ def load_model(path: Path | str | None = None) -> Model:
         raise ModelError(f"model card {card_file} is unreadable: {err}") from None
     expected = card.get("sha256")
     actual = file_sha256(model_path)
+    if model_path.resolve() == DEFAULT_MODEL and actual != SHIPPED_MODEL_SHA256:
+        raise ModelError(
+            f"the shipped model {model_path} has sha256 {actual[:12]}..., not the {SHIPPED_MODEL_SHA256[:12]}... "
+            "this version of CrampWatch ships: it was replaced or damaged. Reinstall CrampWatch, or pass your own "
+            "model with --model. If you retrained the shipped model on purpose, set SHIPPED_MODEL_SHA256 in "
+            f"detector/model.py to {actual}."
+        )
     if expected != actual:
         raise ModelError(
             f"model file {model_path} does not match its card (sha256 {actual[:12]}... != "
@@ -133,10 +166,14 @@ def load_model(path: Path | str | None = None) -> Model:
         untrusted = sio.get_untrusted_types(file=model_path)
     except Exception as err:  # skops raises several types for a corrupt archive
         raise ModelError(f"model file {model_path} is not a valid skops archive: {err}") from None
-    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    refused = sorted(set(untrusted) - MODEL_TYPES)
     if refused:
-        raise ModelError(f"model file {model_path} needs types outside the allow-list: {refused}")
-    stored = sio.load(model_path, trusted=untrusted)
+        raise ModelError(
+            f"model file {model_path} needs types a CrampWatch model never contains, so it was not loaded: "
+            f"{', '.join(refused)}. It may be built to run code when loaded; use a model trained with "
+            "`cramp-detector train`."
+        )
+    stored = sio.load(model_path, trusted=sorted(untrusted))
     # A dict holds both classifiers; a bare estimator is a model from before the EMG-only one.
     estimator, emg_estimator = stored, None
     if isinstance(stored, dict):
@@ -153,11 +190,70 @@ def load_model(path: Path | str | None = None) -> Model:
             f"model {model_path} was trained on other features than this version computes; "
             "retrain it with `cramp-detector train`"
         )
+    # After the card's feature check, so a model from an older version gets "retrain" rather than this.
+    _check_trees(estimator, len(NAMES), model_path)
+    if emg_estimator is not None:
+        _check_trees(emg_estimator, len(EMG_ONLY_NAMES), model_path)
     classes = tuple(str(c) for c in card["classes"])
     for est in (estimator, emg_estimator):
         if est is not None and tuple(str(c) for c in est.classes_) != classes:
             raise ModelError(f"model {model_path}: classes in the card and in the estimator differ")
     return Model(estimator=estimator, classes=classes, card=card, path=model_path, emg_estimator=emg_estimator)
+
+
+def _check_trees(estimator: Any, n_features: int, model_path: Path) -> None:
+    """Refuse a classifier whose trees would make scikit-learn read outside its arrays.
+
+    skops checks types, not contents, and scikit-learn walks a tree's nodes without bounds checks: a crafted
+    ``TreePredictor`` can crash the detector at its first prediction (why skops does not trust that type by
+    default; see ``UNTRUSTED_TYPE_REASONS`` in ``skops.io.exceptions``). A tree ``cramp-detector train``
+    grows has no categorical split, reads only the model's features, and numbers each child after its
+    parent, so every walk stays inside the tree and ends at a leaf.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+    def refuse(why: str) -> ModelError:
+        return ModelError(
+            f"model file {model_path} holds a damaged or crafted classifier ({why}), so it was not loaded; "
+            "use a model trained with `cramp-detector train`."
+        )
+
+    if type(estimator) is not HistGradientBoostingClassifier:
+        raise refuse(f"a {type(estimator).__name__}, not a HistGradientBoostingClassifier")
+    if getattr(estimator, "n_features_in_", None) != n_features or getattr(estimator, "is_categorical_", 0) is not None:
+        raise refuse(f"it does not read the {n_features} numeric features of this version")
+    iterations = getattr(estimator, "_predictors", None)
+    if not isinstance(iterations, list) or not all(isinstance(trees, list) for trees in iterations):
+        raise refuse("its trees are not a list of lists")
+    trees = [tree for trees in iterations for tree in trees]
+    if not trees or not all(
+        type(tree) is TreePredictor
+        and isinstance(tree.nodes, np.ndarray)
+        and tree.nodes.dtype == PREDICTOR_RECORD_DTYPE
+        and tree.nodes.ndim == 1
+        and tree.nodes.size > 0
+        for tree in trees
+    ):
+        raise refuse("a tree is not an array of nodes")
+    # All trees at once: each node's index inside its tree, and its tree's size.
+    sizes = np.array([tree.nodes.size for tree in trees], dtype=np.int64)
+    # As bytes: concatenating structured arrays field by field is ten times slower.
+    nodes = np.concatenate([np.ascontiguousarray(tree.nodes).view(np.uint8) for tree in trees]).view(
+        PREDICTOR_RECORD_DTYPE
+    )
+    tree_size = np.repeat(sizes, sizes)
+    index = np.arange(nodes.size, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    inner = nodes["is_leaf"] == 0
+    if nodes["is_categorical"][inner].any():
+        raise refuse("a tree has a categorical split")
+    feature = nodes["feature_idx"][inner]
+    if ((feature < 0) | (feature >= n_features)).any():
+        raise refuse("a tree reads a feature the model does not have")
+    for child in (nodes["left"][inner].astype(np.int64), nodes["right"][inner].astype(np.int64)):
+        if ((child <= index[inner]) | (child >= tree_size[inner])).any():
+            raise refuse("a tree's child index points outside the tree or back up it")
 
 
 def save_model(estimator: Any, path: Path, card: dict[str, Any], emg_estimator: Any | None = None) -> Path:

@@ -73,8 +73,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = settings_mod.load(CollectorSettings, args)
-    if not args.frame_s > 0:
-        raise ConfigError("--frame-s must be > 0 seconds")
     devices = _devices(args)
     sources = []
     for path, device in zip(args.files, devices, strict=True):

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 START_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z, a fixed device clock
 # A night known to hold a cramp and a flexor spasm (the "known events" of the issue). The model is not
 # perfect (the 46-feature model got 19 of 20 such nights, seeds 1-20, exactly right; scores:
-# models/*.card.json), so this test checks the pipeline end to end on a representative night, strictly.
+# detector/models/*.card.json), so this test checks the pipeline end to end on a representative night, strictly.
 SEED = 9
 DURATION_S = 600.0
 

@@ -1,15 +1,27 @@
-"""A model file from an untrusted place never runs code: hash against the card, skops allow-list."""
+"""A model file from an untrusted place never runs code: exact skops allow-list, pinned and card hashes."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from crampwatch.errors import ModelError
-from detector.model import DEFAULT_MODEL, card_path, file_sha256, load_model
+from detector import model as model_module
+from detector.model import (
+    DEFAULT_MODEL,
+    MODEL_TYPES,
+    SHIPPED_MODEL_SHA256,
+    Model,
+    card_path,
+    file_sha256,
+    load_model,
+)
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -74,3 +86,136 @@ def test_archive_with_other_contents_is_refused(tmp_path: Path) -> None:
     card_path(path).write_text(json.dumps(card))
     with pytest.raises(ModelError, match="'with_acc' and 'without_acc'"):
         load_model(path)
+
+
+def _malicious(tmp_path: Path, module: str, function: str, argument: str) -> Path:
+    """A .skops file whose loading calls ``module.function(argument)``, with a card that matches it.
+
+    It is what an attacker who supplies both files would send: a ``ConstructorFromReduceNode`` makes skops
+    call the named function with the stored arguments while it rebuilds the object.
+    """
+    import skops.io as sio
+
+    path = tmp_path / "evil.skops"
+    sio.dump((argument,), path)  # a valid archive whose root is a tuple holding the argument
+    with zipfile.ZipFile(path) as archive:
+        schema: dict[str, Any] = json.loads(archive.read("schema.json"))
+    header = {key: schema.pop(key) for key in ("protocol", "_skops_version")}
+    evil = {
+        "__class__": function,
+        "__module__": module,
+        "__loader__": "ConstructorFromReduceNode",
+        "content": schema,
+        **header,
+    }
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("schema.json", json.dumps(evil))
+    card = json.loads(card_path(DEFAULT_MODEL).read_text())
+    card_path(path).write_text(json.dumps({**card, "sha256": file_sha256(path)}))
+    return path
+
+
+def _payload(marker: Path) -> str:
+    return f"import pathlib; pathlib.Path({str(marker)!r}).write_text('pwned')"
+
+
+def test_crafted_file_would_run_its_payload_if_trusted(tmp_path: Path) -> None:
+    """The file below is a real exploit, so the refusals that follow are not vacuous."""
+    import skops.io as sio
+
+    marker = tmp_path / "pwned"
+    path = _malicious(tmp_path, "builtins", "exec", _payload(marker))
+    assert sio.get_untrusted_types(file=path) == ["builtins.exec"]
+    sio.load(path, trusted=["builtins.exec"])
+    assert marker.read_text() == "pwned"
+
+
+def test_model_calling_builtins_exec_is_refused_and_never_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = _malicious(tmp_path, "builtins", "exec", _payload(marker))
+    with pytest.raises(ModelError, match=r"never contains.*builtins\.exec"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_model_calling_os_system_is_refused_and_never_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = _malicious(tmp_path, "os", "system", f"touch {marker}")
+    with pytest.raises(ModelError, match=r"never contains.*os\.system"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_allow_list_is_exact_names_of_scikit_learn_types() -> None:
+    assert all(name.startswith("sklearn.") for name in MODEL_TYPES)
+    assert not any(name.endswith(".") for name in MODEL_TYPES)
+
+
+def test_shipped_model_needs_only_allowed_types() -> None:
+    import skops.io as sio
+
+    assert set(sio.get_untrusted_types(file=DEFAULT_MODEL)) <= MODEL_TYPES
+
+
+def test_pinned_hash_is_the_shipped_model_and_its_card() -> None:
+    assert file_sha256(DEFAULT_MODEL) == SHIPPED_MODEL_SHA256
+    assert json.loads(card_path(DEFAULT_MODEL).read_text())["sha256"] == SHIPPED_MODEL_SHA256
+
+
+def test_replaced_shipped_model_is_refused_even_with_a_matching_card(
+    shipped: Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attacker who swaps both shipped files (here: a valid model, cut and re-saved) is caught by the pin."""
+    path = _small_copy(shipped, tmp_path)
+    assert load_model(path).classes == shipped.classes  # as some other model file, it loads
+    monkeypatch.setattr(model_module, "DEFAULT_MODEL", path.resolve())
+    with pytest.raises(ModelError, match=r"replaced or damaged.*SHIPPED_MODEL_SHA256"):
+        load_model(path)
+    with pytest.raises(ModelError, match="replaced or damaged"):
+        load_model()
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Model:
+    return load_model(DEFAULT_MODEL)
+
+
+def _small_copy(shipped: Model, tmp_path: Path, field: str = "", value: int = 0) -> Path:
+    """The shipped model cut to its first boosting iteration (quick to save), with one field of the first
+    tree's root node set to ``value``, and a card that matches."""
+    import skops.io as sio
+
+    classifiers: dict[str, Any] = {}
+    pairs: tuple[tuple[str, Any], ...] = (("with_acc", shipped.estimator), ("without_acc", shipped.emg_estimator))
+    for key, estimator in pairs:
+        small = copy.copy(estimator)
+        small._predictors = [[copy.copy(tree) for tree in estimator._predictors[0]]]
+        classifiers[key] = small
+    if field:
+        tree = classifiers["with_acc"]._predictors[0][0]
+        tree.nodes = tree.nodes.copy()
+        tree.nodes[0][field] = value
+    path = tmp_path / "small.skops"
+    sio.dump(classifiers, path)
+    card_path(path).write_text(json.dumps({**shipped.card, "sha256": file_sha256(path)}))
+    return path
+
+
+def test_small_copy_of_the_shipped_model_loads(shipped: Model, tmp_path: Path) -> None:
+    model = load_model(_small_copy(shipped, tmp_path))
+    assert model.classes == shipped.classes
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("left", 10**6, "outside the tree"),
+        ("right", 0, "back up it"),  # the root's child is the root: the walk never ends
+        ("feature_idx", 54, "reads a feature"),
+        ("is_categorical", 1, "categorical split"),
+    ],
+)
+def test_crafted_tree_is_refused(shipped: Model, tmp_path: Path, field: str, value: int, message: str) -> None:
+    """skops trusts TreePredictor only because MODEL_TYPES says so; its node indices are checked here."""
+    with pytest.raises(ModelError, match=f"damaged or crafted classifier.*{message}"):
+        load_model(_small_copy(shipped, tmp_path, field, value))
