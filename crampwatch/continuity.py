@@ -146,12 +146,15 @@ class StreamContinuity:
         return len(self.names)
 
     def check(self, frame: Frame) -> tuple[Step, Gap | None]:
-        """Classify ``frame`` (and count it): the step, and the gap before it for GAP and BREAK."""
+        """Classify ``frame`` (and count it): the step, and the gap before it for GAP and BREAK.
+
+        Raises :class:`~crampwatch.errors.StreamError` when the rate or channel count changed; the
+        caller adds what to do about it in its own terms.
+        """
         if frame.rate_hz != self.rate_hz or len(frame.channels) != self.n_channels:
             raise StreamError(
                 f"{self.kind.value.upper()} rate/channels changed mid-stream ({self.rate_hz:g} Hz x "
-                f"{self.n_channels} -> {frame.rate_hz:g} Hz x {len(frame.channels)}); restart the device's "
-                "stream with a new device id"
+                f"{self.n_channels} -> {frame.rate_hz:g} Hz x {len(frame.channels)})"
             )
         if frame.seq < self.next_seq:
             self.stats.duplicates += 1

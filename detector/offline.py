@@ -2,7 +2,10 @@
 
 The recording is cut into frames (large ones, so the work is vectorised across many windows) in the
 order a device would send them, and fed to the same :class:`~detector.stream.DeviceStreams` the
-service uses. Only the chunk size differs from live, and chunking does not change the events.
+service uses. Only the chunk size differs from live, and chunking does not change the events. Samples
+under ``gap`` annotations (the filler ``cramp-collector record`` writes for lost frames) are cut back out
+(:func:`crampwatch.continuity.drop_annotated_gaps`), so a recorded night meets the same continuity policy
+offline as it did live.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 
+from crampwatch.continuity import drop_annotated_gaps
 from crampwatch.frames import Frame
 from crampwatch.recording import Recording
 
@@ -23,9 +27,9 @@ DEFAULT_CHUNK_S = 30.0
 
 def recording_frames(rec: Recording, chunk_s: float = DEFAULT_CHUNK_S) -> Iterator[Frame]:
     """EMG and ACC frames of ``rec`` merged by frame end time (EMG first on ties), as a device sends."""
-    streams = [rec.emg.frames(chunk_s)]
+    streams = [drop_annotated_gaps(rec.emg.frames(chunk_s), rec.annotations, rec.emg.t0_s)]
     if rec.acc is not None:
-        streams.append(rec.acc.frames(chunk_s))
+        streams.append(drop_annotated_gaps(rec.acc.frames(chunk_s), rec.annotations, rec.acc.t0_s))
     for _, frame in heapq.merge(
         *[(((f.t0_ns + f.duration_ns, i), f) for f in s) for i, s in enumerate(streams)],
         key=lambda item: item[0],

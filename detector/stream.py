@@ -136,7 +136,9 @@ class DeviceStreams:
         try:
             step, gap = stream.check(frame)
         except StreamError as err:
-            raise StreamError(f"{self.patient}/{self.device} {err}") from None
+            raise StreamError(
+                f"{self.patient}/{self.device} {err}; restart the device's stream with a new device id"
+            ) from None
         if step is Step.DUPLICATE:
             log.info("%s/%s %s: duplicate frame seq %d dropped", self.patient, self.device, frame.kind, frame.seq)
         elif gap is not None:
@@ -183,11 +185,13 @@ class DeviceStreams:
         return self._on_timeline(self.pipeline.push_acc(values, stream.rate_hz, start_s))
 
     def _on_timeline(self, out: PipelineOutput) -> PipelineOutput:
-        """Events of a later epoch, moved onto the first epoch's timeline (same ``start_ns``)."""
+        """Events (and window times) of a later epoch, moved onto the first epoch's timeline."""
         if self.pipeline is None or self.origin_ns is None or self.pipeline.start_ns == self.origin_ns:
             return out
         shift_s = (self.pipeline.start_ns - self.origin_ns) / 1e9
         out.events = [_shifted(e, shift_s, self.origin_ns) for e in out.events]
+        if out.window_end_s is not None:
+            out.window_end_s = out.window_end_s + shift_s
         return out
 
     def _maybe_finish(self) -> PipelineOutput:
