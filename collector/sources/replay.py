@@ -10,6 +10,9 @@ replayed through ``cramp-detector serve`` gives exactly the events ``cramp-detec
   sample at ``start_ns``, ACC offset by its ``t0_s``) and the end-of-stream flag on the last frame.
 * EMG and ACC frames are merged by the device time of their last sample, EMG first on ties: the order a
   device sends them in and the order :func:`detector.offline.recording_frames` uses.
+* Samples under ``gap`` annotations (the filler ``cramp-collector record`` wrote for lost frames) are
+  not sent, and the sequence numbers skip over them, as offline ``detect`` does
+  (:func:`crampwatch.continuity.drop_annotated_gaps`).
 * Several files replay as several devices at once, each from its own start time; :func:`merged` orders
   all their frames by time *since each file's start*, and :func:`paced` releases them at ``speed`` x real
   time (``None``: as fast as the broker takes them).
@@ -24,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from crampwatch.continuity import drop_annotated_gaps
 from crampwatch.frames import Frame
 from crampwatch.recording import Recording
 
@@ -62,9 +66,13 @@ class ReplaySource:
     start_ns: int = 0
 
     def frames(self) -> Iterator[Frame]:
-        streams = [self.recording.emg.frames(self.frame_s, start_ns=self.start_ns)]
-        if self.recording.acc is not None:
-            streams.append(self.recording.acc.frames(self.frame_s, start_ns=self.start_ns))
+        rec = self.recording
+        # Filler that `record` wrote for lost frames is not sent: the device never sent it either.
+        emg = rec.emg.frames(self.frame_s, start_ns=self.start_ns)
+        streams = [drop_annotated_gaps(emg, rec.annotations, rec.emg.t0_s)]
+        if rec.acc is not None:
+            acc = rec.acc.frames(self.frame_s, start_ns=self.start_ns)
+            streams.append(drop_annotated_gaps(acc, rec.annotations, rec.acc.t0_s))
         for _, frame in heapq.merge(*(_keyed(s, i) for i, s in enumerate(streams)), key=lambda item: item[0]):
             yield frame
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from collector.commands.record import Recorder
+from collector.sources.replay import ReplaySource
 from crampwatch.continuity import (
     FILL_BLOCK_S,
     MAX_FILL_S,
@@ -188,3 +189,13 @@ def test_offline_detection_cuts_the_recorders_gap_filler_back_out() -> None:
         streams.on_frame(f)
     emg_stats = streams.stats(StreamKind.EMG)
     assert emg_stats is not None and (emg_stats.gaps, emg_stats.lost_samples) == (1, 15 * 500)
+
+
+def test_replay_sends_what_offline_detection_reads_around_a_recorded_gap() -> None:
+    emg = Signal(StreamKind.EMG, 500.0, ("a",), np.ones((40 * 500, 1)))
+    acc = Signal(StreamKind.ACC, 50.0, ("x", "y", "z"), np.tile([0.0, 0.0, 1.0], (40 * 50, 1)))
+    rec = Recording(emg, acc, (Annotation("gap", 10.0, 30.0, "emg"), Annotation("gap", 10.0, 30.0, "acc")))
+    replayed = [(f.kind, f.seq, f.t0_ns - START_NS, f.n_samples) for f in ReplaySource(rec, 2.0, START_NS).frames()]
+    offline = [(f.kind, f.seq, f.t0_ns, f.n_samples) for f in recording_frames(rec, 2.0)]
+    assert replayed == offline
+    assert sum(n for kind, _, _, n in offline if kind is StreamKind.EMG) == 20 * 500
