@@ -105,7 +105,7 @@ class StreamStats:
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """Frames lost before ``frame``: ``missing`` samples (by device time) from ``start_ns`` on."""
+    """Frames lost before a frame: ``missing`` samples (by device time) from ``start_ns`` on."""
 
     kind: StreamKind
     first_seq: int
