@@ -9,7 +9,7 @@ that are already physical) together with a per-channel scale, exactly as on the 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -63,7 +63,6 @@ class Frame:
     channels: tuple[Channel, ...]
     data: npt.NDArray[np.int16] | npt.NDArray[np.int32] | npt.NDArray[np.float32] | npt.NDArray[np.float64]
     flags: int = 0
-    _validated: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.data.ndim != 2 or self.data.shape[1] != len(self.channels):
@@ -82,7 +81,11 @@ class Frame:
         return bool(self.flags & FLAG_END_OF_STREAM)
 
     def values(self) -> npt.NDArray[np.float64]:
-        """Samples in each channel's own physical unit, ``(n_samples, n_channels)`` float64."""
+        """Samples in each channel's own physical unit, ``(n_samples, n_channels)`` float64.
+
+        This undoes the wire's count scaling only; the factors to µV and g are in :mod:`crampwatch.units`,
+        applied per stream by :mod:`crampwatch.continuity`.
+        """
         scales = np.array([c.scale for c in self.channels], dtype=np.float64)
         offsets = np.array([c.offset for c in self.channels], dtype=np.float64)
         return self.data.astype(np.float64) * scales + offsets

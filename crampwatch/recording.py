@@ -128,10 +128,18 @@ class Recording:
         return self.emg.t0_s + self.emg.duration_s
 
     def frames(self, frame_s: float, *, start_ns: int = 0) -> Iterator[Frame]:
-        """EMG and ACC frames (float64, end of stream on each) in the order a device sends them."""
-        streams = [self.emg.frames(frame_s, start_ns=start_ns)]
+        """EMG and ACC frames (float64, end of stream on each) in the order a device sends them.
+
+        Samples under ``gap`` annotations (the filler ``cramp-collector record`` writes for lost frames)
+        are not sent: the device never sent them either, so replay and offline detection meet the same
+        hole the live service met (:func:`crampwatch.continuity.drop_annotated_gaps`).
+        """
+        from .continuity import drop_annotated_gaps  # continuity imports this module's Annotation
+
+        streams = [drop_annotated_gaps(self.emg.frames(frame_s, start_ns=start_ns), self.annotations, self.emg.t0_s)]
         if self.acc is not None:
-            streams.append(self.acc.frames(frame_s, start_ns=start_ns))
+            acc = self.acc.frames(frame_s, start_ns=start_ns)
+            streams.append(drop_annotated_gaps(acc, self.annotations, self.acc.t0_s))
         for _, frame in merge_by_end_time(streams):
             yield frame
 

@@ -3,7 +3,9 @@
 The recording is cut into frames (large ones, so the work is vectorised across many windows) in the
 order a device would send them (:meth:`~crampwatch.recording.Recording.frames`), and fed to the same
 :class:`~detector.stream.DeviceStreams` the service uses. Only the chunk size differs from live, and
-chunking does not change the events.
+chunking does not change the events. Samples under ``gap`` annotations (the filler ``cramp-collector
+record`` writes for lost frames) are cut back out, so a recorded night meets the same continuity policy
+offline as it did live.
 """
 
 from __future__ import annotations

@@ -172,7 +172,8 @@ class DevicePipeline:
             types = self.model.classes if self.model else SCORED
             self._segmenter = Segmenter(tuple(t for t in types if t in SCORED), self.emg.hop_s, self._rules)
             self._plm = PlmScorer(self.emg.seg_s)
-        self._longest_push_s = max(self._longest_push_s, samples.shape[0] / rate_hz)
+        if valid:  # filler is not a frame: it must not stretch the wait for the accelerometer
+            self._longest_push_s = max(self._longest_push_s, samples.shape[0] / rate_hz)
         windows = self.emg.push(samples)
         if not valid:
             self._gap_windows.update(range(windows.first, windows.first + windows.count + 2))
@@ -202,22 +203,28 @@ class DevicePipeline:
     def _add_emg_windows(self, w: EmgWindows) -> None:
         assert self.emg is not None
         rms = emg_window_rms(w.win)
-        baseline = self._baselines(w.first, rms)
-        rows = emg_window_features(w.win, w.env, self.emg.rate_hz, self.emg.seg_s, rms, baseline)
         valid = np.array([w.first + i not in self._gap_windows for i in range(w.count)], dtype=bool)
+        baseline = self._baselines(w.first, rms, valid)
+        rows = emg_window_features(w.win, w.env, self.emg.rate_hz, self.emg.seg_s, rms, baseline)
         self._waiting.append(
             rows=rows, rms=rms, valid=valid, baseline=baseline, seg_rms=w.seg_rms,
             fasciculations=self._count_fasciculations(w.seg_rms, w.seg_peak, baseline),
         )  # fmt: skip
 
-    def _baselines(self, first: int, rms: FloatArray) -> FloatArray:
-        """Resting RMS per channel for each new window, updated every BASELINE_EVERY windows."""
+    def _baselines(self, first: int, rms: FloatArray, valid: BoolArray) -> FloatArray:
+        """Resting RMS per channel for each new window, updated every BASELINE_EVERY windows.
+
+        Windows over gap filler (``valid`` False) stay out of the history: their zeros are no rest.
+        """
         out = np.empty_like(rms)
         for i in range(rms.shape[0]):
             k = first + i
-            self._rms_ring[self._rms_count % BASELINE_HISTORY] = rms[i]
-            self._rms_count += 1
-            if self._baseline is None or k % BASELINE_EVERY == 0:
+            if valid[i]:
+                self._rms_ring[self._rms_count % BASELINE_HISTORY] = rms[i]
+                self._rms_count += 1
+            if self._rms_count == 0:  # only filler so far: nothing to call rest yet
+                self._baseline = rms[i]
+            elif self._baseline is None or k % BASELINE_EVERY == 0:
                 filled = self._rms_ring[: min(self._rms_count, BASELINE_HISTORY)]
                 self._baseline = np.percentile(filled, BASELINE_PERCENTILE, axis=0)
             out[i] = self._baseline

@@ -1,56 +1,34 @@
 """Stream state: from a device's frames to the continuous sample streams the pipeline needs.
 
-Per stream this checks sequence numbers (duplicates are dropped, gaps are filled with flagged filler so
-device time stays aligned and no event is reported across missing data), converts units to µV and g,
-and places the accelerometer on the EMG stream's clock. Live MQTT frames and offline files both come
+Per stream, :mod:`crampwatch.continuity` (the one home of continuity) drops duplicates, measures gaps,
+and converts units to µV and g; this module acts on its verdicts and places the accelerometer on the EMG
+stream's clock. A gap of up to ``MAX_FILL_S`` is filled with no-data filler, so device time stays aligned
+and no event is reported across missing data. A longer one ends the running pipeline and starts a new
+*epoch* at the first frame after it, whose events are reported on the device's original timeline (see
+the long-gap policy in :mod:`crampwatch.continuity`). Live MQTT frames and offline files both come
 through here, so both paths run the same code.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from dataclasses import dataclass, field
 
-import numpy as np
-
+from crampwatch.continuity import MAX_FILL_S, FloatArray, Gap, Step, StreamContinuity, StreamStats
 from crampwatch.errors import StreamError
 from crampwatch.frames import Frame, StreamKind
-from crampwatch.units import UnitError, to_g, to_microvolts
 
+from .events import Event
 from .model import Model
 from .pipeline import DevicePipeline, PipelineOutput
 
+__all__ = ["DeviceStreams", "StreamStats"]
+
 log = logging.getLogger(__name__)
-
-MAX_GAP_S = 600.0  # a longer silence restarts the stream rather than filling it
-
-
-@dataclass
-class StreamStats:
-    """Counters a clinician or the status topic can show: what arrived, what was lost."""
-
-    frames: int = 0
-    samples: int = 0
-    duplicates: int = 0
-    gaps: int = 0
-    lost_samples: int = 0
-
-
-@dataclass
-class _Stream:
-    kind: StreamKind
-    rate_hz: float
-    n_channels: int
-    factors: np.ndarray
-    next_seq: int
-    next_t_ns: int
-    ended: bool = False
-    last: np.ndarray | None = None  # last accelerometer reading, held across a gap
-    stats: StreamStats = field(default_factory=StreamStats)
 
 
 class DeviceStreams:
-    """All streams of one (patient, device), feeding one :class:`DevicePipeline`."""
+    """All streams of one (patient, device), feeding one :class:`DevicePipeline` per epoch."""
 
     def __init__(
         self,
@@ -67,8 +45,13 @@ class DeviceStreams:
         self.device = device
         self.expect_acc = expect_acc
         self.pipeline: DevicePipeline | None = None
-        self.streams: dict[StreamKind, _Stream] = {}
+        self.streams: dict[StreamKind, StreamContinuity] = {}
         self._early_acc: list[Frame] = []
+        self._ended: set[StreamKind] = set()
+        self._stats: dict[StreamKind, StreamStats] = {}  # kept across epochs
+        self._stale: dict[StreamKind, StreamContinuity] = {}  # streams running when the last epoch ended
+        self.origin_ns: int | None = None  # device time of the first EMG sample of the first epoch
+        self.epochs = 0
         self.finished = False
 
     def on_frame(self, frame: Frame) -> PipelineOutput:
@@ -86,26 +69,31 @@ class DeviceStreams:
         if frame.kind is StreamKind.ACC and self.pipeline is None:
             self._early_acc.append(frame)  # placed on the EMG clock once EMG starts
             return out
-        stream = self.streams.get(frame.kind) or self._open(frame)
-        if frame.seq < stream.next_seq:
-            stream.stats.duplicates += 1
-            log.info("%s/%s %s: duplicate frame seq %d dropped", self.patient, self.device, frame.kind, frame.seq)
+        stream = self.streams.get(frame.kind)
+        if stream is None:
+            stale = self._stale.pop(frame.kind, None)
+            if stale is not None and self._check(stale, frame)[0] is Step.DUPLICATE:
+                self._stale[frame.kind] = stale
+                return out
+            # A stream that ran on when another stream's break ended the epoch has now had its own
+            # gap counted against where it stopped; it starts afresh in the new epoch at this frame.
+            stream = self._open(frame)
+        step, gap = self._check(stream, frame)
+        if step is Step.DUPLICATE:
             return out
-        self._check_same_shape(stream, frame)
-        if frame.seq > stream.next_seq:
-            out.extend(self._fill_gap(stream, frame))
-        values = frame.values() * stream.factors
-        out.extend(self._push(stream, values))
-        stream.stats.frames += 1
-        stream.stats.samples += frame.n_samples
-        stream.next_seq = frame.seq + 1
-        stream.next_t_ns = frame.t0_ns + frame.duration_ns
+        if step is Step.BREAK:
+            out.extend(self._new_epoch(frame.kind))
+            out.extend(self.on_frame(frame))  # the frame opens the new epoch (ACC: waits for EMG to)
+            return out
+        if gap is not None:
+            out.extend(self._fill_gap(stream, gap))
+        out.extend(self._push(stream, frame.t0_ns, stream.accept(frame)))
         if frame.kind is StreamKind.EMG and self._early_acc:
             early, self._early_acc = self._early_acc, []
             for acc_frame in early:
                 out.extend(self.on_frame(acc_frame))
         if frame.end_of_stream:
-            stream.ended = True
+            self._ended.add(frame.kind)
             out.extend(self._maybe_finish())
         return out
 
@@ -114,23 +102,26 @@ class DeviceStreams:
         if self.finished or self.pipeline is None:
             return PipelineOutput()
         self.finished = True
-        return self.pipeline.finish()
+        return self._on_timeline(self.pipeline.finish())
+
+    def stats(self, kind: StreamKind) -> StreamStats | None:
+        """What arrived and what was lost on stream ``kind``, over all epochs."""
+        return self._stats.get(kind)
 
     # -- helpers -----------------------------------------------------------------------------------
 
-    def _open(self, frame: Frame) -> _Stream:
+    def _open(self, frame: Frame) -> StreamContinuity:
         try:
-            if frame.kind is StreamKind.EMG:
-                factors = np.array([to_microvolts(c.unit) for c in frame.channels])
-            else:
-                if len(frame.channels) != 3:
-                    raise StreamError(f"accelerometer frames need 3 channels (x, y, z), got {len(frame.channels)}")
-                factors = np.array([to_g(c.unit) for c in frame.channels])
-        except UnitError as err:
+            stream = StreamContinuity(frame)
+        except StreamError as err:
             raise StreamError(f"{self.patient}/{self.device} {frame.kind}: {err}") from None
-        stream = _Stream(frame.kind, frame.rate_hz, len(frame.channels), factors, frame.seq, frame.t0_ns)
+        # Counters run on across epochs: a break is part of the stream's story, not a new stream.
+        stream.stats = self._stats.setdefault(frame.kind, stream.stats)
         self.streams[frame.kind] = stream
         if frame.kind is StreamKind.EMG:
+            if self.origin_ns is None:
+                self.origin_ns = frame.t0_ns
+            self.epochs += 1
             self.pipeline = DevicePipeline(
                 self.model,
                 patient=self.patient,
@@ -141,49 +132,77 @@ class DeviceStreams:
             )
         return stream
 
-    def _check_same_shape(self, stream: _Stream, frame: Frame) -> None:
-        if frame.rate_hz != stream.rate_hz or len(frame.channels) != stream.n_channels:
+    def _check(self, stream: StreamContinuity, frame: Frame) -> tuple[Step, Gap | None]:
+        try:
+            step, gap = stream.check(frame)
+        except StreamError as err:
             raise StreamError(
-                f"{self.patient}/{self.device} {frame.kind}: rate/channels changed mid-stream "
-                f"({stream.rate_hz} Hz x {stream.n_channels} -> {frame.rate_hz} Hz x {len(frame.channels)}); "
-                "restart the device's stream with a new device id"
+                f"{self.patient}/{self.device} {err}; restart the device's stream with a new device id"
+            ) from None
+        if step is Step.DUPLICATE:
+            log.info("%s/%s %s: duplicate frame seq %d dropped", self.patient, self.device, frame.kind, frame.seq)
+        elif gap is not None:
+            log.warning(
+                "%s/%s %s: frames %d..%d lost (%.1f s of data)%s",
+                self.patient,
+                self.device,
+                gap.kind,
+                gap.first_seq,
+                gap.last_seq,
+                gap.duration_s,
+                f"; longer than {MAX_FILL_S:.0f} s, so detection restarts after it" if step is Step.BREAK else "",
             )
+        return step, gap
 
-    def _fill_gap(self, stream: _Stream, frame: Frame) -> PipelineOutput:
-        missing = round((frame.t0_ns - stream.next_t_ns) * stream.rate_hz / 1e9)
-        stream.stats.gaps += 1
-        stream.stats.lost_samples += max(0, missing)
-        log.warning(
-            "%s/%s %s: frames %d..%d lost (%.1f s of data)",
-            self.patient,
-            self.device,
-            stream.kind,
-            stream.next_seq,
-            frame.seq - 1,
-            missing / stream.rate_hz,
-        )
-        if missing <= 0 or missing > MAX_GAP_S * stream.rate_hz:
-            return PipelineOutput()
-        if stream.kind is StreamKind.EMG:
-            assert self.pipeline is not None
-            return self.pipeline.push_emg(np.zeros((missing, stream.n_channels)), stream.rate_hz, valid=False)
-        # Lost accelerometer samples: hold the last reading rather than invent movement.
-        held = stream.last if stream.last is not None else np.array([0.0, 0.0, 1.0])
-        return self._push(stream, np.repeat(held[None, :], missing, axis=0))
+    def _new_epoch(self, broken: StreamKind) -> PipelineOutput:
+        """End the running pipeline at a break; the next EMG frame starts a fresh one at its own time."""
+        out = self._on_timeline(self.pipeline.finish()) if self.pipeline is not None else PipelineOutput()
+        self.pipeline = None
+        self._stale = {k: s for k, s in self.streams.items() if k is not broken}
+        self.streams.clear()
+        self._ended.clear()
+        return out
 
-    def _push(self, stream: _Stream, values: np.ndarray) -> PipelineOutput:
+    def _fill_gap(self, stream: StreamContinuity, gap: Gap) -> PipelineOutput:
+        assert self.pipeline is not None
+        out = PipelineOutput()
+        t_ns = gap.start_ns
+        for block in stream.filler(gap):
+            if stream.kind is StreamKind.EMG:
+                out.extend(self._on_timeline(self.pipeline.push_emg(block, stream.rate_hz, valid=False)))
+            else:  # lost accelerometer samples: the held last reading, rather than invented movement
+                out.extend(self._push(stream, t_ns, block))
+            t_ns += round(block.shape[0] * 1e9 / stream.rate_hz)
+        return out
+
+    def _push(self, stream: StreamContinuity, t0_ns: int, values: FloatArray) -> PipelineOutput:
+        """Samples from device time ``t0_ns`` on, to the pipeline."""
         assert self.pipeline is not None
         if stream.kind is StreamKind.EMG:
-            return self.pipeline.push_emg(values, stream.rate_hz)
-        if values.shape[0]:
-            stream.last = values[-1]
-        start_s = (stream.next_t_ns - self.pipeline.start_ns) / 1e9 if stream.stats.samples == 0 else 0.0
-        return self.pipeline.push_acc(values, stream.rate_hz, start_s)
+            return self._on_timeline(self.pipeline.push_emg(values, stream.rate_hz))
+        # The ACC stream's first sample is placed on the EMG clock; later pushes continue it.
+        start_s = (t0_ns - self.pipeline.start_ns) / 1e9 if self.pipeline.acc is None else 0.0
+        return self._on_timeline(self.pipeline.push_acc(values, stream.rate_hz, start_s))
+
+    def _on_timeline(self, out: PipelineOutput) -> PipelineOutput:
+        """Events (and window times) of a later epoch, moved onto the first epoch's timeline."""
+        if self.pipeline is None or self.origin_ns is None or self.pipeline.start_ns == self.origin_ns:
+            return out
+        shift_s = (self.pipeline.start_ns - self.origin_ns) / 1e9
+        out.events = [_shifted(e, shift_s, self.origin_ns) for e in out.events]
+        if out.window_end_s is not None:
+            out.window_end_s = out.window_end_s + shift_s
+        return out
 
     def _maybe_finish(self) -> PipelineOutput:
-        emg = self.streams.get(StreamKind.EMG)
-        acc = self.streams.get(StreamKind.ACC)
-        acc_done = acc.ended if acc is not None else self.expect_acc is not True
-        if emg and emg.ended and (acc_done or self.expect_acc is False):
+        emg_done = StreamKind.EMG in self._ended
+        acc_done = StreamKind.ACC in self._ended if StreamKind.ACC in self.streams else self.expect_acc is not True
+        if emg_done and (acc_done or self.expect_acc is False):
             return self.finish()
         return PipelineOutput()
+
+
+def _shifted(e: Event, shift_s: float, origin_ns: int) -> Event:
+    return dataclasses.replace(
+        e, onset_s=round(e.onset_s + shift_s, 3), offset_s=round(e.offset_s + shift_s, 3), start_ns=origin_ns
+    )

@@ -8,10 +8,13 @@ re-run offline (``cramp-detector detect``), and the recording is what the detect
 * Subscribes (QoS 1, persistent session ``cramp-recorder-<patient>-<device>``) to the device's ``emg``
   and ``acc`` topics. Start it **before** the device or replay: the broker keeps messages for a
   subscription only once it exists.
-* Samples are converted to µV and g as the detector does (:mod:`crampwatch.units`). Duplicated frames
-  (same sequence number) are dropped. Lost frames are filled (EMG with zeros, ACC by holding the last
-  reading) so the file stays continuous in time, and each gap becomes an EDF+ annotation ``gap`` with
-  its duration, so a viewer shows where data is missing.
+* Continuity is the detector's (:mod:`crampwatch.continuity`): samples are converted to µV and g, and
+  duplicated frames (same sequence number) are dropped. Lost frames are filled (EMG with zeros, ACC by
+  holding the last reading), in blocks straight to disk, so the file's time axis stays device time even
+  after an hours-long dropout; each gap becomes an EDF+ annotation ``gap`` (subtype ``emg``/``acc``)
+  over the filler, so a viewer shows where data is missing and ``cramp-detector detect`` treats it as
+  lost, as the live service did. A jump of device time beyond a day is a clock reset, not a dropout:
+  the recording stops there and the file holds what came before.
 * The file is written when the streams end (end-of-stream flag on EMG, and on ACC if ACC frames came),
   on ``--duration`` seconds of EMG, or on Ctrl-C (what arrived so far). The start time in the header
   is the first EMG frame's device time (UTC, whole seconds; EDF cannot store the fraction). ACC samples
@@ -41,13 +44,13 @@ import paho.mqtt.client as mqtt
 from crampwatch import settings as settings_mod
 from crampwatch import wire
 from crampwatch.cli import output_file, positive_float
-from crampwatch.errors import BrokerError, ConfigError, FrameError, RecordingError
+from crampwatch.continuity import MAX_RECORD_GAP_S, Step, StreamContinuity
+from crampwatch.errors import BrokerError, ConfigError, FrameError, RecordingError, StreamError
 from crampwatch.formats.edf import write_edf
 from crampwatch.frames import Frame, StreamKind
 from crampwatch.mqtt import connect, make_client
 from crampwatch.recording import Annotation, Recording, Signal
 from crampwatch.topics import StreamTopic
-from crampwatch.units import UnitError, to_g, to_microvolts
 
 from ..config import MQTT_FIELDS, CollectorSettings
 
@@ -55,9 +58,6 @@ log = logging.getLogger(__name__)
 
 NAME = "record"
 HELP = "record a device's live MQTT streams into an EDF+/BDF+ file (until end of stream or Ctrl-C)"
-
-#: A silence longer than this between frames is not filled; the recording is cut there.
-MAX_GAP_S = 600.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,26 +77,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass
 class _Stream:
-    """One stream's samples, appended to a temporary file, plus what is needed to check continuity."""
+    """One stream's samples, appended to a temporary file, and its continuity."""
 
-    kind: StreamKind
-    rate_hz: float
-    names: tuple[str, ...]
-    factors: npt.NDArray[np.float64]
-    first_t0_ns: int
+    continuity: StreamContinuity
     file: IO[bytes]
-    next_seq: int
-    next_t_ns: int
     n_samples: int = 0
     ended: bool = False
-    last: npt.NDArray[np.float64] | None = None
     gaps: list[tuple[float, float]] = field(default_factory=list)  # (start_s, duration_s) from stream start
+
+    @property
+    def kind(self) -> StreamKind:
+        return self.continuity.kind
+
+    @property
+    def rate_hz(self) -> float:
+        return self.continuity.rate_hz
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.continuity.names
 
     def append(self, values: npt.NDArray[np.float64]) -> None:
         self.file.write(np.ascontiguousarray(values, dtype="<f8").tobytes())
         self.n_samples += values.shape[0]
-        if values.shape[0]:
-            self.last = values[-1]
 
     def data(self) -> npt.NDArray[np.float64]:
         self.file.flush()
@@ -114,27 +117,50 @@ class Recorder:
         self.device = device
         self.streams: dict[StreamKind, _Stream] = {}
         self.duplicates = 0
+        self.stopped: str | None = None  # why the recording stopped before the streams ended
 
     def add(self, frame: Frame) -> None:
+        if self.stopped:
+            return
         stream = self.streams.get(frame.kind) or self._open(frame)
-        if frame.rate_hz != stream.rate_hz or len(frame.channels) != len(stream.names):
-            raise RecordingError(
-                str(self.tmp_dir),
-                f"{frame.kind.value.upper()} rate/channels changed mid-stream ({stream.rate_hz} Hz x "
-                f"{len(stream.names)} -> {frame.rate_hz} Hz x {len(frame.channels)}); record each setting separately",
-            )
-        if frame.seq < stream.next_seq:
+        try:
+            step, gap = stream.continuity.check(frame)
+        except StreamError as err:
+            raise RecordingError(str(self.tmp_dir), f"{err}; record each setting separately") from None
+        if step is Step.DUPLICATE:
             self.duplicates += 1
             return
-        if frame.seq > stream.next_seq:
-            self._fill(stream, frame)
-        stream.append(frame.values() * stream.factors)
-        stream.next_seq = frame.seq + 1
-        stream.next_t_ns = frame.t0_ns + frame.duration_ns
+        if gap is not None:
+            log.warning(
+                "%s/%s %s: frames %d..%d lost (%.2f s)",
+                self.patient,
+                self.device,
+                stream.kind.value,
+                gap.first_seq,
+                gap.last_seq,
+                gap.duration_s,
+            )
+            if gap.duration_s > MAX_RECORD_GAP_S:
+                self.stopped = (
+                    f"{stream.kind.value.upper()} device time jumped by {gap.duration_s:.0f} s (more than "
+                    f"{MAX_RECORD_GAP_S / 3600:.0f} h: the device clock was reset, this is no dropout); "
+                    "the file ends before the jump, start record again for the rest"
+                )
+                log.error("%s/%s: %s", self.patient, self.device, self.stopped)
+                return
+            if gap.missing > 0:
+                # A long gap (a break) is filled too: the file is one continuous time axis, and the
+                # blocks go straight to disk, so memory stays small whatever the gap's length.
+                stream.gaps.append((stream.n_samples / stream.rate_hz, gap.duration_s))
+                for block in stream.continuity.filler(gap):
+                    stream.append(block)
+        stream.append(stream.continuity.accept(frame))
         stream.ended = stream.ended or frame.end_of_stream
 
     @property
     def done(self) -> bool:
+        if self.stopped:
+            return True
         emg = self.streams.get(StreamKind.EMG)
         acc = self.streams.get(StreamKind.ACC)
         return emg is not None and emg.ended and (acc is None or acc.ended)
@@ -145,64 +171,40 @@ class Recorder:
 
     def _open(self, frame: Frame) -> _Stream:
         try:
-            if frame.kind is StreamKind.EMG:
-                factors = np.array([to_microvolts(c.unit) for c in frame.channels])
-            else:
-                factors = np.array([to_g(c.unit) for c in frame.channels])
-        except UnitError as err:
+            continuity = StreamContinuity(frame)
+        except StreamError as err:
             raise RecordingError(str(self.tmp_dir), f"{frame.kind.value.upper()} frames: {err}") from None
         file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in close()
             dir=self.tmp_dir, prefix=f".{self.device}-{frame.kind.value}-", suffix=".f64"
         )
-        names = tuple(c.name for c in frame.channels)
-        stream = _Stream(frame.kind, frame.rate_hz, names, factors, frame.t0_ns, file, frame.seq, frame.t0_ns)
+        stream = _Stream(continuity, file)
         self.streams[frame.kind] = stream
-        log.info("%s/%s %s: %g Hz x %s", self.patient, self.device, frame.kind.value, frame.rate_hz, names)
+        log.info("%s/%s %s: %g Hz x %s", self.patient, self.device, frame.kind.value, frame.rate_hz, stream.names)
         return stream
-
-    def _fill(self, stream: _Stream, frame: Frame) -> None:
-        missing = round((frame.t0_ns - stream.next_t_ns) * stream.rate_hz / 1e9)
-        start_s = stream.n_samples / stream.rate_hz
-        log.warning(
-            "%s/%s %s: frames %d..%d lost (%.2f s)",
-            self.patient,
-            self.device,
-            stream.kind.value,
-            stream.next_seq,
-            frame.seq - 1,
-            missing / stream.rate_hz,
-        )
-        if missing <= 0:
-            return
-        if missing > MAX_GAP_S * stream.rate_hz:
-            raise RecordingError(
-                str(self.tmp_dir),
-                f"{stream.kind.value.upper()} has a gap of {missing / stream.rate_hz:.0f} s (longer than "
-                f"{MAX_GAP_S:.0f} s); record the parts separately",
-            )
-        if stream.kind is StreamKind.EMG or stream.last is None:
-            filler = np.zeros((missing, len(stream.names)))
-        else:
-            filler = np.repeat(stream.last[None, :], missing, axis=0)
-        stream.append(filler)
-        stream.gaps.append((start_s, missing / stream.rate_hz))
 
     def recording(self, where: str) -> Recording:
         emg = self.streams.get(StreamKind.EMG)
         if emg is None or emg.n_samples == 0:
             raise RecordingError(where, "no EMG frames arrived: nothing to write (is the device streaming?)")
+        first_ns = emg.continuity.first_t0_ns
         signals = [Signal(StreamKind.EMG, emg.rate_hz, emg.names, emg.data())]
+        gaps = [Annotation("gap", s, s + d, emg.kind.value) for s, d in emg.gaps]
         acc = self.streams.get(StreamKind.ACC)
         if acc is not None and acc.n_samples:
-            offset_s = (acc.first_t0_ns - emg.first_t0_ns) / 1e9
+            offset_s = (acc.continuity.first_t0_ns - first_ns) / 1e9
             skip = max(0, int(np.ceil(-offset_s * acc.rate_hz - 1e-6)))
             if skip < acc.n_samples:
                 t0 = max(0.0, offset_s + skip / acc.rate_hz)
                 signals.append(Signal(StreamKind.ACC, acc.rate_hz, acc.names, acc.data()[skip:], t0_s=t0))
-        gaps = tuple(Annotation("gap", s, s + d, emg.kind.value) for s, d in emg.gaps)
-        start = datetime.fromtimestamp(emg.first_t0_ns // 1_000_000_000, tz=UTC).replace(tzinfo=None)
+            # ACC gaps on the recording's (EMG's) time axis; parts before the first EMG sample are cut.
+            gaps += [
+                Annotation("gap", max(0.0, offset_s + s), offset_s + s + d, acc.kind.value)
+                for s, d in acc.gaps
+                if offset_s + s + d > 0
+            ]
+        start = datetime.fromtimestamp(first_ns // 1_000_000_000, tz=UTC).replace(tzinfo=None)
         meta: dict[str, object] = {"start": start}
-        return Recording(signals[0], signals[1] if len(signals) > 1 else None, gaps, source="mqtt", meta=meta)
+        return Recording(signals[0], signals[1] if len(signals) > 1 else None, tuple(gaps), source="mqtt", meta=meta)
 
     def close(self) -> None:
         for s in self.streams.values():
@@ -248,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
         client.disconnect()
         rec = recorder.recording(str(out))
         write_edf(rec, out)
+        if recorder.stopped:
+            log.warning("the recording stopped early: %s", recorder.stopped)
     finally:
         client.loop_stop()
         recorder.close()

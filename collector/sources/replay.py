@@ -10,6 +10,9 @@ replayed through ``cramp-detector serve`` gives exactly the events ``cramp-detec
   sample at ``start_ns``, ACC offset by its ``t0_s``) and the end-of-stream flag on the last frame.
 * EMG and ACC frames are merged by the device time of their last sample, EMG first on ties: the order a
   device sends them in and the order the offline detector uses.
+* Samples under ``gap`` annotations (the filler ``cramp-collector record`` wrote for lost frames) are
+  not sent, and the sequence numbers skip over them, as offline ``detect`` does
+  (:meth:`crampwatch.recording.Recording.frames`).
 * Several files replay as several devices at once, each from its own start time: the source loop
   (:mod:`collector.relay`) orders all their frames by time *since each file's start*.
 """

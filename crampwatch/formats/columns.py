@@ -29,7 +29,9 @@ from typing import Final
 
 from ..errors import RecordingError
 from ..frames import StreamKind
-from ..units import is_acc_unit, is_emg_unit, to_g, to_microvolts
+
+# canonical_unit and factor live in units (the one home of conversion factors); re-exported for readers.
+from ..units import canonical_unit, factor, is_acc_unit, is_emg_unit
 from .registry import check_rate
 
 __all__ = ["Column", "canonical_unit", "factor", "pick_channels"]
@@ -39,32 +41,6 @@ log = logging.getLogger(__name__)
 _EMG_LABEL: Final = re.compile(r"emg", re.IGNORECASE)
 _OTHER_SIGNAL_LABEL: Final = re.compile(r"ecg|ekg|eeg|eog|acc", re.IGNORECASE)
 _ACC_LABEL: Final = re.compile(r"acc", re.IGNORECASE)
-#: Spellings used by LSL/XDF meta-data and lab software, mapped to the ones :mod:`crampwatch.units` knows.
-_ALIASES: Final = {
-    "microvolts": "uV",
-    "microvolt": "uV",
-    "millivolts": "mV",
-    "millivolt": "mV",
-    "volts": "V",
-    "volt": "V",
-    "nanovolts": "nV",
-    "m/s/s": "m/s^2",
-    "m/s**2": "m/s^2",
-    "ms^-2": "m/s^2",
-    "m s^-2": "m/s^2",
-}
-
-
-def canonical_unit(unit: str) -> str:
-    """``unit`` with LSL/XDF spellings (``microvolts``) mapped to the short ones (``uV``)."""
-    u = unit.strip()
-    return _ALIASES.get(u.lower(), u)
-
-
-def factor(kind: StreamKind, unit: str) -> float:
-    """Factor from ``unit`` to µV (EMG) or g (ACC)."""
-    u = canonical_unit(unit)
-    return to_microvolts(u) if kind is StreamKind.EMG else to_g(u)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,7 +57,7 @@ import pyedflib
 from ..errors import RecordingError
 from ..frames import StreamKind
 from ..recording import Annotation, Recording, Signal
-from ..units import ACC_UNIT, EMG_UNIT, is_acc_unit, is_emg_unit, to_g, to_microvolts
+from ..units import ACC_UNIT, EMG_UNIT, factor, is_acc_unit, is_emg_unit
 from .registry import check_finite, check_rate, register
 
 __all__ = ["EdfFormat", "parse_annotation_text", "write_edf"]
@@ -353,7 +353,7 @@ def _read_signal(path: str, f: pyedflib.EdfReader, kind: StreamKind, channels: S
     n = min(c.n_samples for c in channels)
     data = np.empty((n, len(channels)), dtype=np.float64)
     for j, c in enumerate(channels):
-        factor = to_microvolts(c.unit) if kind is StreamKind.EMG else to_g(c.unit)
+        scale = factor(kind, c.unit)
         for start in range(0, n, _CHUNK_SAMPLES):
             count = min(_CHUNK_SAMPLES, n - start)
             try:
@@ -370,7 +370,7 @@ def _read_signal(path: str, f: pyedflib.EdfReader, kind: StreamKind, channels: S
                     f"got {block.size} of {count} samples from sample {start}: the data is truncated",
                     channel=c.label,
                 )
-            np.multiply(block, factor, out=data[start : start + count, j])
+            np.multiply(block, scale, out=data[start : start + count, j])
     return Signal(kind, channels[0].rate_hz, tuple(c.label for c in channels), data)
 
 

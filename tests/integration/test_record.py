@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +22,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from crampwatch import wire
 from crampwatch.formats import read_recording
 from crampwatch.formats.edf import write_edf
+from crampwatch.frames import StreamKind
 from crampwatch.recording import Annotation, Recording, write_annotations
 from crampwatch.simulate import Night
 from crampwatch.topics import StreamTopic
 from detector.cli import main as detector_main
+from detector.model import load_model
+from detector.offline import DEFAULT_CHUNK_S
+from detector.stream import DeviceStreams
 from tests.servers import MosquittoServer
 
 pytestmark = pytest.mark.integration
@@ -153,6 +158,61 @@ def test_lost_and_duplicated_frames_become_a_gap_annotation(
     assert rec.meta["start"] == datetime(1970, 1, 1)
     half = frames[0].n_samples
     np.testing.assert_allclose(rec.emg.data[3 * half : 5 * half], 0.0, atol=_max_step(out))
+
+
+@pytest.mark.parametrize("dropout_s", [600.0, 7200.0], ids=["10min", "2h"])
+def test_a_long_dropout_is_filled_and_annotated_so_file_time_stays_device_time(
+    mosquitto: MosquittoServer, tmp_path: Path, night: Path, recorder_cleanup: list[Record], dropout_s: float
+) -> None:
+    out = tmp_path / "dropout.bdf"
+    recorder = Record(mosquitto.url, out)
+    recorder_cleanup.append(recorder)
+    original = read_recording(night)
+    assert original.acc is not None
+    start_ns = round(START.replace(tzinfo=UTC).timestamp() * 1e9)
+    cut_s, frame_s = 20.0, 0.5
+    sent = []  # the night as a device sends it, silent for dropout_s from cut_s on (those frames lost)
+    for f in Recording(original.emg, original.acc).frames(frame_s):
+        f = dataclasses.replace(f, t0_ns=start_ns + f.t0_ns)
+        if f.t0_ns - start_ns >= cut_s * 1e9:
+            f = dataclasses.replace(f, t0_ns=f.t0_ns + round(dropout_s * 1e9), seq=f.seq + round(dropout_s / frame_s))
+        sent.append(f)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    for f in sent:
+        client.publish(StreamTopic("p", "d", f.kind).render("cramp/v1"), wire.encode(f), qos=1).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+    log = recorder.wait(timeout=300)
+    assert "lost (600.00 s)" in log or "lost (7200.00 s)" in log
+    rec = read_recording(out)
+    assert rec.meta["start"] == START
+    emg_rate, acc_rate = original.emg.rate_hz, original.acc.rate_hz
+    assert rec.emg.n_samples == original.emg.n_samples + round(dropout_s * emg_rate)
+    # Each stream's gap starts where its first lost frame would have (frames end at different times).
+    acc_cut_ns = min(f.t0_ns - start_ns for f in sent if f.kind is StreamKind.ACC and f.t0_ns - start_ns >= cut_s * 1e9)
+    acc_cut_s = round(acc_cut_ns / 1e9 - dropout_s, 6)
+    assert rec.annotations == (
+        Annotation("gap", cut_s, cut_s + dropout_s, "emg"),
+        Annotation("gap", acc_cut_s, acc_cut_s + dropout_s, "acc"),
+    )
+    step = _max_step(out)
+    cut = round(cut_s * emg_rate)
+    after = slice(cut + round(dropout_s * emg_rate), None)
+    np.testing.assert_allclose(rec.emg.data[after], original.emg.data[cut:], rtol=0, atol=step)
+    assert rec.acc is not None and rec.acc.n_samples == original.acc.n_samples + round(dropout_s * acc_rate)
+    # Offline detection of the file meets the same hole the live detector met, and finds the same events.
+    live = DeviceStreams(load_model(), "p", "d", expect_acc=True)
+    live_events = [e for f in sent for e in live.on_frame(f).events] + live.finish().events
+    offline = DeviceStreams(load_model(), "p", "d", expect_acc=True)
+    offline_events = [
+        e for f in rec.frames(DEFAULT_CHUNK_S) for e in offline.on_frame(f).events
+    ] + offline.finish().events
+    for streams in (live, offline):
+        stats = streams.stats(StreamKind.EMG)
+        assert stats is not None and (stats.gaps, stats.lost_samples) == (1, round(dropout_s * emg_rate))
+    assert [(e.type, e.onset_s) for e in offline_events] == [(e.type, e.onset_s) for e in live_events]
 
 
 def test_annotate_writes_events_any_edf_reader_shows(tmp_path: Path, night: Path) -> None:
