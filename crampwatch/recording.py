@@ -19,9 +19,6 @@ from .errors import RecordingError
 from .frames import Channel, Frame, StreamKind
 from .units import ACC_UNIT, EMG_UNIT
 
-#: Event types scored by ``evaluate`` and written by the detector.
-SCORED_TYPES = ("cramp", "spasm")
-
 
 @dataclass(frozen=True, slots=True)
 class Annotation:
