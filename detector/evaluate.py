@@ -12,7 +12,9 @@ What is scored (a :class:`Case` per recording):
   annotations (EDF+); ``no_events=True`` scores recordings known to hold no cramp or spasm against an
   empty truth (every prediction is a false alarm);
 - held-out simulated nights (:func:`simulated_cases`): the nights ``cramp-detector train`` scores its
-  model on, from ``HELDOUT_RANGES`` with seeds disjoint from training;
+  model on, from ``HELDOUT_RANGES`` with seeds disjoint from training (the recipe is
+  :func:`detector.train.data.heldout_recording`, and the card's held-out section is
+  :func:`evaluate_simulated`);
 - predictions come from a detector (:data:`DETECTORS`: the model or a peer from :mod:`detector.peers`)
   or from event CSV files (``type,onset_s,offset_s,...`` as ``detect`` writes them).
 
@@ -30,12 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from crampwatch.errors import ConfigError, CrampWatchError
 from crampwatch.recording import Recording, read_annotations
-from crampwatch.simulate import HELDOUT_RANGES, Night
 
 from .scoring import (
     Interval,
@@ -49,8 +49,8 @@ from .scoring import (
 )
 
 __all__ = [
+    "BASE_TYPES",
     "DETECTORS",
-    "HELDOUT_NO_ACC_FRACTION",
     "Case",
     "DetectFn",
     "Evaluation",
@@ -63,9 +63,6 @@ __all__ = [
     "evaluate_many",
     "evaluate_simulated",
     "file_cases",
-    "heldout_card",
-    "heldout_recording",
-    "heldout_seed",
     "make_detector",
     "model_detector",
     "simulated_cases",
@@ -74,11 +71,10 @@ __all__ = [
 
 #: Names accepted by ``--detector``.
 DETECTORS = ("model", "rms", "neurokit")
-#: Always scored; ``plm`` is added when both the truth and the predictions contain one.
+#: The event types CrampWatch reports and scores: always scored; ``plm`` is added when both the truth and
+#: the predictions contain one.
 BASE_TYPES = ("cramp", "spasm")
 OPTIONAL_TYPES = ("plm",)
-#: Share of held-out simulated nights scored without their accelerometer (as in ``train``).
-HELDOUT_NO_ACC_FRACTION = 0.25
 
 DetectFn = Callable[[Recording], Sequence[Interval]]
 
@@ -233,25 +229,14 @@ def file_cases(
     return cases
 
 
-def heldout_seed(index: int, seed: int = 1) -> int:
-    """Seed of held-out night ``index``: 1,000,000 + 1000 x seed + index (training uses seed x 100,000 + i)."""
-    return 1_000_000 + seed * 1000 + index
-
-
-def heldout_recording(night_seed: int, night_s: float, density: float) -> Recording:
-    """A held-out simulated night (HELDOUT_RANGES); a quarter of them (by seed) without accelerometer."""
-    rec = Night(night_s, night_seed, ranges=HELDOUT_RANGES, event_density=density).recording()
-    if np.random.default_rng([night_seed, 7]).random() < HELDOUT_NO_ACC_FRACTION:
-        rec = Recording(emg=rec.emg, acc=None, annotations=rec.annotations, source=rec.source, meta=rec.meta)
-    return rec
-
-
 def simulated_cases(nights: int, *, night_s: float = 1800.0, density: float = 3.0, seed: int = 1) -> list[Case]:
     """The held-out simulated nights ``cramp-detector train`` scores its model on (same seeds)."""
     if nights < 1:
         raise ConfigError(f"--simulated must be at least 1, got {nights}")
     if not night_s >= 60:
         raise ConfigError(f"--night-s must be at least 60 seconds, got {night_s:g}")
+
+    from .train.data import heldout_recording, heldout_seed  # training's recipe: the same nights, defined once
 
     def loader(night_seed: int) -> Callable[[], Recording]:
         return lambda: heldout_recording(night_seed, night_s, density)
@@ -513,8 +498,13 @@ def _types(raws: Iterable[_Raw]) -> tuple[str, ...]:
     return BASE_TYPES + extra
 
 
-def _scored(raws: Sequence[_Raw], detector: dict[str, Any], source: dict[str, Any]) -> Evaluation:
-    types = _types(raws)
+def _scored(
+    raws: Sequence[_Raw],
+    detector: dict[str, Any],
+    source: dict[str, Any],
+    types: Sequence[str] | None,
+) -> Evaluation:
+    types = _types(raws) if types is None else tuple(types)
     recordings = tuple(
         RecordingScore(
             r.case.name,
@@ -537,12 +527,15 @@ def evaluate_many(
     detectors: Mapping[str, tuple[DetectFn | None, dict[str, Any]]],
     *,
     source: dict[str, Any] | None = None,
+    types: Sequence[str] | None = None,
     progress: bool = True,
 ) -> dict[str, Evaluation]:
     """Score several detectors (name -> (function, description)) on the same cases.
 
     Each recording is loaded (or simulated) once and handed to every detector in turn, so all of them
-    see exactly the same samples. A ``None`` function means "read the case's event file".
+    see exactly the same samples. A ``None`` function means "read the case's event file". ``types``:
+    the event types to score (default: cramp and spasm, and plm when both truth and predictions hold
+    one).
     """
     if not cases:
         raise ConfigError("nothing to evaluate")
@@ -553,7 +546,7 @@ def evaluate_many(
         truth, label = case_truth(case, rec)
         for name, (detect, _) in detectors.items():
             raws[name].append(_run_case(case, rec, truth, label, detect))
-    return {name: _scored(raws[name], described, source or {}) for name, (_, described) in detectors.items()}
+    return {name: _scored(raws[name], described, source or {}, types) for name, (_, described) in detectors.items()}
 
 
 def evaluate(
@@ -562,15 +555,18 @@ def evaluate(
     *,
     detector: dict[str, Any] | None = None,
     source: dict[str, Any] | None = None,
+    types: Sequence[str] | None = None,
     progress: bool = True,
 ) -> Evaluation:
     """Run ``detect`` on every case (or read its event file) and score it against its truth."""
     described = detector or {"name": "events"}
-    return evaluate_many(cases, {"": (detect, described)}, source=source, progress=progress)[""]
+    return evaluate_many(cases, {"": (detect, described)}, source=source, types=types, progress=progress)[""]
 
 
 def simulated_source(nights: int, *, night_s: float = 1800.0, density: float = 3.0, seed: int = 1) -> dict[str, Any]:
     """How :func:`simulated_cases` made its nights, for the report."""
+    from .train.data import heldout_seed
+
     return {
         "kind": "simulated",
         "ranges": "HELDOUT_RANGES",
@@ -589,20 +585,10 @@ def evaluate_simulated(
     density: float = 3.0,
     seed: int = 1,
     detector: dict[str, Any] | None = None,
+    types: Sequence[str] | None = None,
     progress: bool = True,
 ) -> Evaluation:
-    """Score ``detect`` on ``nights`` held-out simulated nights (what ``train`` puts in the model card)."""
+    """Score ``detect`` on ``nights`` held-out simulated nights (``train``'s card section ``heldout``)."""
     cases = simulated_cases(nights, night_s=night_s, density=density, seed=seed)
     source = simulated_source(nights, night_s=night_s, density=density, seed=seed)
-    return evaluate(cases, detect, detector=detector, source=source, progress=progress)
-
-
-def heldout_card(result: Evaluation) -> dict[str, Any]:
-    """The ``heldout`` section of a model card, from :func:`evaluate_simulated`'s result."""
-    return {
-        **{k: v for k, v in result.source.items() if k != "kind"},
-        "emg_rates_hz": sorted({r.emg_rate_hz for r in result.recordings}),
-        "nights_without_accelerometer": sum(not r.accelerometer for r in result.recordings),
-        "scores": {k: v.as_dict() for k, v in result.pooled.items()},
-        "table": format_table(result.pooled),
-    }
+    return evaluate(cases, detect, detector=detector, source=source, types=types, progress=progress)
