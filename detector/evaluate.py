@@ -3,7 +3,10 @@
 Scoring follows ``shared/reference/events.md`` through :mod:`detector.scoring`: a prediction matches a true
 event of the same type at IoU >= 0.2, one to one, greedily by IoU; per type (cramp, spasm, and plm when
 both the truth and the predictions contain it) precision, recall, F1, false alarms per hour and the
-median onset error. Pooled scores sum the counts and hours of every recording.
+median onset error. Pooled scores sum the counts and hours of every recording. A recording that cannot be
+read or analysed is listed in :attr:`Evaluation.failed` with its error, and the others go on (as in
+``cramp-detector batch``); a recording without truth stops the evaluation, since every later one would
+likely lack it too.
 
 What is scored (a :class:`Case` per recording):
 
@@ -25,6 +28,7 @@ What is scored (a :class:`Case` per recording):
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,6 +41,7 @@ from tqdm import tqdm
 from crampwatch.errors import ConfigError, CrampWatchError
 from crampwatch.recording import Recording, read_annotations
 
+from .batch import FILE_ERRORS, file_error
 from .scoring import (
     Interval,
     ScoringError,
@@ -55,6 +60,7 @@ __all__ = [
     "DetectFn",
     "Evaluation",
     "EvaluationError",
+    "FailedCase",
     "MissingEventsError",
     "MissingTruthError",
     "RecordingScore",
@@ -68,6 +74,8 @@ __all__ = [
     "simulated_cases",
     "simulated_source",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Names accepted by ``--detector``.
 DETECTORS = ("model", "rms", "neurokit")
@@ -329,13 +337,28 @@ class RecordingScore:
 
 
 @dataclass(frozen=True)
+class FailedCase:
+    """A recording that could not be read or analysed, and why (``Type: message``, as ``batch`` lists it)."""
+
+    name: str
+    error: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "error": self.error}
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """Per-recording and pooled scores of one detector (or one set of event files)."""
+    """Per-recording and pooled scores of one detector (or one set of event files).
+
+    ``failed``: the recordings that could not be read or analysed; they are in no score.
+    """
 
     detector: dict[str, Any]
     source: dict[str, Any]
     recordings: tuple[RecordingScore, ...]
     types: tuple[str, ...] = BASE_TYPES
+    failed: tuple[FailedCase, ...] = ()
     pooled: dict[str, TypeScore] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -388,8 +411,9 @@ class Evaluation:
             speed = f"{r.x_real_time:>11.0f}" if r.x_real_time is not None else f"{'-':>11}"
             rows.append(f"{Path(r.name).name:<{width}}  {r.hours:>6.3f}  {counts}  {speed}  {Path(r.truth).name}")
         speed = f", {self.x_real_time:.0f} x real time" if self.x_real_time is not None else ""
+        failed = f", {len(self.failed)} failed (not scored)" if self.failed else ""
         summary = (
-            f"{self.detector['name']}: {len(self.recordings)} recording(s), {self.hours:.2f} h{speed}\n"
+            f"{self.detector['name']}: {len(self.recordings)} recording(s){failed}, {self.hours:.2f} h{speed}\n"
             + format_table(self.pooled)
         )
         for label, scores in self.by_accelerometer.items():
@@ -431,6 +455,7 @@ class Evaluation:
                     },
                 },
                 "recordings": [r.as_dict() for r in self.recordings],
+                "failed": [f.as_dict() for f in self.failed],
                 "table": self.table(),
             }
         )
@@ -503,6 +528,7 @@ def _scored(
     detector: dict[str, Any],
     source: dict[str, Any],
     types: Sequence[str] | None,
+    failed: Sequence[FailedCase],
 ) -> Evaluation:
     types = _types(raws) if types is None else tuple(types)
     recordings = tuple(
@@ -519,7 +545,7 @@ def _scored(
         )
         for r in raws
     )
-    return Evaluation(detector, source, recordings, types)
+    return Evaluation(detector, source, recordings, types, tuple(failed))
 
 
 def evaluate_many(
@@ -535,18 +561,31 @@ def evaluate_many(
     Each recording is loaded (or simulated) once and handed to every detector in turn, so all of them
     see exactly the same samples. A ``None`` function means "read the case's event file". ``types``:
     the event types to score (default: cramp and spasm, and plm when both truth and predictions hold
-    one).
+    one). A recording that cannot be read or analysed (a :data:`~detector.batch.FILE_ERRORS` error in
+    loading, its truth or events file, or a detector) goes to every result's ``failed`` and out of
+    every score, so the detectors are still compared on the same recordings.
     """
     if not cases:
         raise ConfigError("nothing to evaluate")
     raws: dict[str, list[_Raw]] = {name: [] for name in detectors}
+    failed: list[FailedCase] = []
     bar: Iterator[Case] = tqdm(cases, desc="evaluate", unit="recording", disable=not progress)
     for case in bar:
-        rec = case.load()
-        truth, label = case_truth(case, rec)
-        for name, (detect, _) in detectors.items():
-            raws[name].append(_run_case(case, rec, truth, label, detect))
-    return {name: _scored(raws[name], described, source or {}, types) for name, (_, described) in detectors.items()}
+        try:
+            rec = case.load()
+            truth, label = case_truth(case, rec)
+            row = {name: _run_case(case, rec, truth, label, detect) for name, (detect, _) in detectors.items()}
+        except (EvaluationError, ConfigError):
+            raise  # missing truth or a wrong setup: every later recording would fail the same way
+        except FILE_ERRORS as err:
+            log.error("%s: %s", case.name, file_error(err))
+            failed.append(FailedCase(case.name, file_error(err)))
+            continue
+        for name, raw in row.items():
+            raws[name].append(raw)
+    return {
+        name: _scored(raws[name], described, source or {}, types, failed) for name, (_, described) in detectors.items()
+    }
 
 
 def evaluate(
