@@ -15,6 +15,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..evaluate import BASE_TYPES, evaluate_simulated, model_detector
 from ..model import Model, load_model, save_model
 from ..offline import detect_recording
@@ -61,8 +63,6 @@ def training_card(out: Path, cfg: TrainConfig, data: TrainingSet, clf: Any, emg_
 
 
 def _balance(data: TrainingSet) -> tuple[list[str], list[int]]:
-    import numpy as np
-
     classes, counts = np.unique(data.y, return_counts=True)
     return [str(c) for c in classes.tolist()], [int(n) for n in counts.tolist()]
 
