@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from crampwatch.formats.edf import write_edf
 from crampwatch.recording import Recording
@@ -69,7 +70,10 @@ def tiny(night: Recording, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
         labeled=(str(folder),),
     )  # fmt: skip
     out = tmp_path_factory.mktemp("model") / "tiny.skops"
-    return out, train(out, cfg, progress=False)
+    # One OpenMP thread: on a busy 2-core machine the fits' threads spin waiting for each other, which
+    # took 3 to 25 times the CPU of one thread for these few windows.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return out, train(out, cfg, progress=False)
 
 
 def test_train_adds_labeled_windows_and_writes_a_loadable_model(
