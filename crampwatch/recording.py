@@ -23,9 +23,6 @@ from .units import ACC_UNIT, EMG_UNIT
 #: Frames cut per push in :meth:`Signal.frames`.
 _FRAMES_PER_PUSH = 256
 
-#: Event types scored by ``evaluate`` and written by the detector.
-SCORED_TYPES = ("cramp", "spasm")
-
 
 @dataclass(frozen=True, slots=True)
 class Annotation:

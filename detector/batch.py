@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from crampwatch.errors import CrampWatchError
 from crampwatch.formats import available_formats
 
 from .events import CSV_FIELDS, Event
@@ -45,6 +46,16 @@ SUMMARY_FIELDS: Final = (
     "acc",
     "error",
 )
+
+
+#: What a bad input file raises while it is read or analysed: such a file is listed with its error and the
+#: others go on (here and in ``cramp-detector evaluate``). Anything else is a bug and stops the run.
+FILE_ERRORS: Final = (CrampWatchError, OSError, ValueError)
+
+
+def file_error(err: BaseException) -> str:
+    """How a failed file's error is listed: ``RecordingError: night.edf: ...``."""
+    return f"{type(err).__name__}: {err}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +116,6 @@ def _model(path: str) -> Any:
 
 def process_file(path: str, model_path: str, name: str) -> NightResult:
     """One night: read, detect, summarise. Runs on a Dask worker; never raises for a bad file."""
-    from crampwatch.errors import CrampWatchError
     from crampwatch.formats import read_recording
 
     from .offline import run_recording
@@ -114,8 +124,8 @@ def process_file(path: str, model_path: str, name: str) -> NightResult:
         model = _model(model_path)
         rec = read_recording(path)
         out = run_recording(rec, model, patient="cohort", device=name)
-    except (CrampWatchError, OSError, ValueError) as err:
-        return NightResult(name, error=f"{type(err).__name__}: {err}")
+    except FILE_ERRORS as err:
+        return NightResult(name, error=file_error(err))
     seconds = len(out.summaries)
     valid = sum(s.data_received for s in out.summaries)
     return NightResult(

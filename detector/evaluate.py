@@ -3,7 +3,10 @@
 Scoring follows ``shared/reference/events.md`` through :mod:`detector.scoring`: a prediction matches a true
 event of the same type at IoU >= 0.2, one to one, greedily by IoU; per type (cramp, spasm, and plm when
 both the truth and the predictions contain it) precision, recall, F1, false alarms per hour and the
-median onset error. Pooled scores sum the counts and hours of every recording.
+median onset error. Pooled scores sum the counts and hours of every recording. A recording that cannot be
+read or analysed is listed in :attr:`Evaluation.failed` with its error, and the others go on (as in
+``cramp-detector batch``); a recording without truth stops the evaluation, since every later one would
+likely lack it too.
 
 What is scored (a :class:`Case` per recording):
 
@@ -12,7 +15,9 @@ What is scored (a :class:`Case` per recording):
   annotations (EDF+); ``no_events=True`` scores recordings known to hold no cramp or spasm against an
   empty truth (every prediction is a false alarm);
 - held-out simulated nights (:func:`simulated_cases`): the nights ``cramp-detector train`` scores its
-  model on, from ``HELDOUT_RANGES`` with seeds disjoint from training;
+  model on, from ``HELDOUT_RANGES`` with seeds disjoint from training (the recipe is
+  :func:`detector.train.data.heldout_recording`, and the card's held-out section is
+  :func:`evaluate_simulated`);
 - predictions come from a detector (:data:`DETECTORS`: the model or a peer from :mod:`detector.peers`)
   or from event CSV files (``type,onset_s,offset_s,...`` as ``detect`` writes them).
 
@@ -23,6 +28,7 @@ What is scored (a :class:`Case` per recording):
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,13 +36,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from crampwatch.errors import ConfigError, CrampWatchError
 from crampwatch.recording import Recording, read_annotations
-from crampwatch.simulate import HELDOUT_RANGES, Night
 
+from .batch import FILE_ERRORS, file_error
 from .scoring import (
     Interval,
     ScoringError,
@@ -49,12 +54,13 @@ from .scoring import (
 )
 
 __all__ = [
+    "BASE_TYPES",
     "DETECTORS",
-    "HELDOUT_NO_ACC_FRACTION",
     "Case",
     "DetectFn",
     "Evaluation",
     "EvaluationError",
+    "FailedCase",
     "MissingEventsError",
     "MissingTruthError",
     "RecordingScore",
@@ -63,22 +69,20 @@ __all__ = [
     "evaluate_many",
     "evaluate_simulated",
     "file_cases",
-    "heldout_card",
-    "heldout_recording",
-    "heldout_seed",
     "make_detector",
     "model_detector",
     "simulated_cases",
     "simulated_source",
 ]
 
+log = logging.getLogger(__name__)
+
 #: Names accepted by ``--detector``.
 DETECTORS = ("model", "rms", "neurokit")
-#: Always scored; ``plm`` is added when both the truth and the predictions contain one.
+#: The event types CrampWatch reports and scores: always scored; ``plm`` is added when both the truth and
+#: the predictions contain one.
 BASE_TYPES = ("cramp", "spasm")
 OPTIONAL_TYPES = ("plm",)
-#: Share of held-out simulated nights scored without their accelerometer (as in ``train``).
-HELDOUT_NO_ACC_FRACTION = 0.25
 
 DetectFn = Callable[[Recording], Sequence[Interval]]
 
@@ -233,25 +237,14 @@ def file_cases(
     return cases
 
 
-def heldout_seed(index: int, seed: int = 1) -> int:
-    """Seed of held-out night ``index``: 1,000,000 + 1000 x seed + index (training uses seed x 100,000 + i)."""
-    return 1_000_000 + seed * 1000 + index
-
-
-def heldout_recording(night_seed: int, night_s: float, density: float) -> Recording:
-    """A held-out simulated night (HELDOUT_RANGES); a quarter of them (by seed) without accelerometer."""
-    rec = Night(night_s, night_seed, ranges=HELDOUT_RANGES, event_density=density).recording()
-    if np.random.default_rng([night_seed, 7]).random() < HELDOUT_NO_ACC_FRACTION:
-        rec = Recording(emg=rec.emg, acc=None, annotations=rec.annotations, source=rec.source, meta=rec.meta)
-    return rec
-
-
 def simulated_cases(nights: int, *, night_s: float = 1800.0, density: float = 3.0, seed: int = 1) -> list[Case]:
     """The held-out simulated nights ``cramp-detector train`` scores its model on (same seeds)."""
     if nights < 1:
         raise ConfigError(f"--simulated must be at least 1, got {nights}")
     if not night_s >= 60:
         raise ConfigError(f"--night-s must be at least 60 seconds, got {night_s:g}")
+
+    from .train.data import heldout_recording, heldout_seed  # training's recipe: the same nights, defined once
 
     def loader(night_seed: int) -> Callable[[], Recording]:
         return lambda: heldout_recording(night_seed, night_s, density)
@@ -344,13 +337,28 @@ class RecordingScore:
 
 
 @dataclass(frozen=True)
+class FailedCase:
+    """A recording that could not be read or analysed, and why (``Type: message``, as ``batch`` lists it)."""
+
+    name: str
+    error: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "error": self.error}
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """Per-recording and pooled scores of one detector (or one set of event files)."""
+    """Per-recording and pooled scores of one detector (or one set of event files).
+
+    ``failed``: the recordings that could not be read or analysed; they are in no score.
+    """
 
     detector: dict[str, Any]
     source: dict[str, Any]
     recordings: tuple[RecordingScore, ...]
     types: tuple[str, ...] = BASE_TYPES
+    failed: tuple[FailedCase, ...] = ()
     pooled: dict[str, TypeScore] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -403,8 +411,9 @@ class Evaluation:
             speed = f"{r.x_real_time:>11.0f}" if r.x_real_time is not None else f"{'-':>11}"
             rows.append(f"{Path(r.name).name:<{width}}  {r.hours:>6.3f}  {counts}  {speed}  {Path(r.truth).name}")
         speed = f", {self.x_real_time:.0f} x real time" if self.x_real_time is not None else ""
+        failed = f", {len(self.failed)} failed (not scored)" if self.failed else ""
         summary = (
-            f"{self.detector['name']}: {len(self.recordings)} recording(s), {self.hours:.2f} h{speed}\n"
+            f"{self.detector['name']}: {len(self.recordings)} recording(s){failed}, {self.hours:.2f} h{speed}\n"
             + format_table(self.pooled)
         )
         for label, scores in self.by_accelerometer.items():
@@ -446,6 +455,7 @@ class Evaluation:
                     },
                 },
                 "recordings": [r.as_dict() for r in self.recordings],
+                "failed": [f.as_dict() for f in self.failed],
                 "table": self.table(),
             }
         )
@@ -513,8 +523,14 @@ def _types(raws: Iterable[_Raw]) -> tuple[str, ...]:
     return BASE_TYPES + extra
 
 
-def _scored(raws: Sequence[_Raw], detector: dict[str, Any], source: dict[str, Any]) -> Evaluation:
-    types = _types(raws)
+def _scored(
+    raws: Sequence[_Raw],
+    detector: dict[str, Any],
+    source: dict[str, Any],
+    types: Sequence[str] | None,
+    failed: Sequence[FailedCase],
+) -> Evaluation:
+    types = _types(raws) if types is None else tuple(types)
     recordings = tuple(
         RecordingScore(
             r.case.name,
@@ -529,7 +545,7 @@ def _scored(raws: Sequence[_Raw], detector: dict[str, Any], source: dict[str, An
         )
         for r in raws
     )
-    return Evaluation(detector, source, recordings, types)
+    return Evaluation(detector, source, recordings, types, tuple(failed))
 
 
 def evaluate_many(
@@ -537,23 +553,39 @@ def evaluate_many(
     detectors: Mapping[str, tuple[DetectFn | None, dict[str, Any]]],
     *,
     source: dict[str, Any] | None = None,
+    types: Sequence[str] | None = None,
     progress: bool = True,
 ) -> dict[str, Evaluation]:
     """Score several detectors (name -> (function, description)) on the same cases.
 
     Each recording is loaded (or simulated) once and handed to every detector in turn, so all of them
-    see exactly the same samples. A ``None`` function means "read the case's event file".
+    see exactly the same samples. A ``None`` function means "read the case's event file". ``types``:
+    the event types to score (default: cramp and spasm, and plm when both truth and predictions hold
+    one). A recording that cannot be read or analysed (a :data:`~detector.batch.FILE_ERRORS` error in
+    loading, its truth or events file, or a detector) goes to every result's ``failed`` and out of
+    every score, so the detectors are still compared on the same recordings.
     """
     if not cases:
         raise ConfigError("nothing to evaluate")
     raws: dict[str, list[_Raw]] = {name: [] for name in detectors}
+    failed: list[FailedCase] = []
     bar: Iterator[Case] = tqdm(cases, desc="evaluate", unit="recording", disable=not progress)
     for case in bar:
-        rec = case.load()
-        truth, label = case_truth(case, rec)
-        for name, (detect, _) in detectors.items():
-            raws[name].append(_run_case(case, rec, truth, label, detect))
-    return {name: _scored(raws[name], described, source or {}) for name, (_, described) in detectors.items()}
+        try:
+            rec = case.load()
+            truth, label = case_truth(case, rec)
+            row = {name: _run_case(case, rec, truth, label, detect) for name, (detect, _) in detectors.items()}
+        except (EvaluationError, ConfigError):
+            raise  # missing truth or a wrong setup: every later recording would fail the same way
+        except FILE_ERRORS as err:
+            log.error("%s: %s", case.name, file_error(err))
+            failed.append(FailedCase(case.name, file_error(err)))
+            continue
+        for name, raw in row.items():
+            raws[name].append(raw)
+    return {
+        name: _scored(raws[name], described, source or {}, types, failed) for name, (_, described) in detectors.items()
+    }
 
 
 def evaluate(
@@ -562,15 +594,18 @@ def evaluate(
     *,
     detector: dict[str, Any] | None = None,
     source: dict[str, Any] | None = None,
+    types: Sequence[str] | None = None,
     progress: bool = True,
 ) -> Evaluation:
     """Run ``detect`` on every case (or read its event file) and score it against its truth."""
     described = detector or {"name": "events"}
-    return evaluate_many(cases, {"": (detect, described)}, source=source, progress=progress)[""]
+    return evaluate_many(cases, {"": (detect, described)}, source=source, types=types, progress=progress)[""]
 
 
 def simulated_source(nights: int, *, night_s: float = 1800.0, density: float = 3.0, seed: int = 1) -> dict[str, Any]:
     """How :func:`simulated_cases` made its nights, for the report."""
+    from .train.data import heldout_seed
+
     return {
         "kind": "simulated",
         "ranges": "HELDOUT_RANGES",
@@ -589,20 +624,10 @@ def evaluate_simulated(
     density: float = 3.0,
     seed: int = 1,
     detector: dict[str, Any] | None = None,
+    types: Sequence[str] | None = None,
     progress: bool = True,
 ) -> Evaluation:
-    """Score ``detect`` on ``nights`` held-out simulated nights (what ``train`` puts in the model card)."""
+    """Score ``detect`` on ``nights`` held-out simulated nights (``train``'s card section ``heldout``)."""
     cases = simulated_cases(nights, night_s=night_s, density=density, seed=seed)
     source = simulated_source(nights, night_s=night_s, density=density, seed=seed)
-    return evaluate(cases, detect, detector=detector, source=source, progress=progress)
-
-
-def heldout_card(result: Evaluation) -> dict[str, Any]:
-    """The ``heldout`` section of a model card, from :func:`evaluate_simulated`'s result."""
-    return {
-        **{k: v for k, v in result.source.items() if k != "kind"},
-        "emg_rates_hz": sorted({r.emg_rate_hz for r in result.recordings}),
-        "nights_without_accelerometer": sum(not r.accelerometer for r in result.recordings),
-        "scores": {k: v.as_dict() for k, v in result.pooled.items()},
-        "table": format_table(result.pooled),
-    }
+    return evaluate(cases, detect, detector=detector, source=source, types=types, progress=progress)

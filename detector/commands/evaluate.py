@@ -6,6 +6,9 @@ cramp-detector evaluate nights/ --json scores.json      every recording in a fol
 cramp-detector evaluate nights/ --events detected/      score event CSVs instead of running a detector
 cramp-detector evaluate --simulated 16 --detector rms   held-out simulated nights, scoring a peer detector
 cramp-detector evaluate real/ --no-events               recordings without cramps or spasms: false alarms
+
+A recording that cannot be read or analysed is listed (FAILED name: error) and the others are scored; the
+exit code is then 1, as with `cramp-detector batch`.
 """
 
 from __future__ import annotations
@@ -128,4 +131,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as err:
             raise ConfigError(f"--json {args.json}: cannot write ({err.strerror})") from None
         print(f"scores -> {args.json}", file=sys.stderr)
-    return 0
+    # As `batch` does: the readable recordings are scored, the others listed, and the exit code says so.
+    for failed in result.failed:
+        print(f"FAILED {failed.name}: {failed.error}", file=sys.stderr)
+    return 1 if result.failed else 0

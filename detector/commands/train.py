@@ -49,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"length of each held-out night (default {d.heldout_s:g})",
     )
     parser.add_argument(
+        "--calibration-nights",
+        type=int,
+        default=d.calibration_nights,
+        help=f"validation nights the confidence calibration is fitted on (default {d.calibration_nights})",
+    )
+    parser.add_argument(
         "--negatives",
         type=input_path,
         action="append",
@@ -96,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         heldout_nights=args.heldout_nights,
         heldout_s=args.heldout_s,
+        calibration_nights=args.calibration_nights,
         workers=args.workers,
         negatives=tuple(args.negatives),
         check=tuple(args.check),

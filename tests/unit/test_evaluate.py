@@ -170,3 +170,24 @@ def test_recordings_with_and_without_accelerometer_are_also_pooled_apart(
     assert set(result.as_dict()["pooled"]["by_accelerometer"]) == set(split)
     one = evaluate(file_cases([tmp_path / "a.edf"]), make_detector("rms")[0], progress=False)
     assert one.by_accelerometer == {} and "accelerometer:" not in one.table()
+
+
+def test_an_unreadable_recording_is_listed_and_the_others_are_scored(
+    nights: dict[int, Recording], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As `batch` does: a bad file does not stop the folder; it is listed with its error and the exit code is 1."""
+    write_edf(nights[5], tmp_path / "a.edf")
+    (tmp_path / "b.edf").write_bytes(b"not an EDF file at all")
+    write_edf(nights[6], tmp_path / "c.edf")
+    out = tmp_path / "scores.json"
+    argv = ["evaluate", str(tmp_path), "--detector", "rms", "--json", str(out), "--no-progress"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "a.edf" in captured.out and "c.edf" in captured.out and "1 failed" in captured.out
+    (line,) = [x for x in captured.err.splitlines() if x.startswith("FAILED")]
+    assert "b.edf" in line and "Error" in line  # the error's type and message, as batch writes it
+    report = json.loads(out.read_text())
+    assert [Path(r["name"]).name for r in report["recordings"]] == ["a.edf", "c.edf"]
+    (failed,) = report["failed"]
+    assert Path(failed["name"]).name == "b.edf" and failed["error"] == line.split(": ", 1)[1]
+    _check_pooled(report)

@@ -58,7 +58,10 @@ def test_heldout_scores_are_consistent_counts(model: Model) -> None:
         assert s["false_alarms_per_hour"] == pytest.approx((s["predicted"] - s["matched"]) / s["hours"], abs=1e-3)
 
 
-@pytest.mark.parametrize(("field", "value"), [("cv_folds", 1), ("cv_folds", -2), ("nights", 0), ("heldout_nights", 0)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("cv_folds", 1), ("cv_folds", -2), ("nights", 0), ("heldout_nights", 0), ("calibration_nights", 0)],
+)
 def test_train_config_names_the_flag_it_rejects(field: str, value: int) -> None:
     from crampwatch.errors import ConfigError
     from detector.train import TrainConfig
@@ -70,7 +73,7 @@ def test_train_config_names_the_flag_it_rejects(field: str, value: int) -> None:
 
 
 def test_calibration_bins_pool_confidences_that_round_alike() -> None:
-    from detector.train import _calibration_bins
+    from detector.train.fit import _calibration_bins
 
     # 40 events make 4 bins of 10: two uncertain (half real), then two at ~1.0 with one rounded mean.
     raw = np.concatenate([np.linspace(0.5, 0.9, 20), np.full(20, 0.99999)])
@@ -80,3 +83,24 @@ def test_calibration_bins_pool_confidences_that_round_alike() -> None:
     assert np.all(np.diff(xs) > 0)
     assert xs[-1] == 1.0
     assert ys[-1] == pytest.approx(21 / 22)  # the two 1.0 bins pooled: 20 hits of 20, Laplace-smoothed
+
+
+def test_the_default_recipe_is_the_shipped_models(model: Model) -> None:
+    """`cramp-detector train` with default sizes repeats the shipped model's run: command, sizes and seeds."""
+    from detector.train import TrainConfig
+    from detector.train.data import calibration_seeds, heldout_seed, training_seeds
+
+    card = model.card
+    paths = card["command"].split()
+    cfg = TrainConfig(
+        negatives=tuple(paths[i + 1] for i, p in enumerate(paths) if p == "--negatives"),
+        check=tuple(paths[i + 1] for i, p in enumerate(paths) if p == "--check"),
+    )
+    assert cfg.command() == card["command"]
+    seeds = training_seeds(cfg), calibration_seeds(cfg), [heldout_seed(i, cfg.seed) for i in range(cfg.heldout_nights)]
+    assert [[s[0], s[-1]] for s in seeds] == [card[k]["seeds"] for k in ("training_data", "calibration", "heldout")]
+    assert (cfg.night_s, cfg.density) == (card["training_data"]["night_s"], card["training_data"]["event_density"])
+    assert (cfg.calibration_nights, cfg.heldout_s) == (card["calibration"]["nights"], card["calibration"]["night_s"])
+    assert (cfg.heldout_nights, cfg.heldout_s, cfg.heldout_density) == tuple(
+        card["heldout"][k] for k in ("nights", "night_s", "density")
+    )

@@ -1,0 +1,159 @@
+"""The model card: what the model was trained on, how it was fitted, and how it scored.
+
+Sections, in the order they are written: the training run (:func:`training_card`), grouped
+cross-validation (:mod:`.fit`), ``calibration`` (:func:`~.fit.calibration_table`), ``heldout``
+(:func:`heldout_section`: :func:`detector.evaluate.evaluate_simulated`, the same scoring as
+``cramp-detector evaluate --simulated``) and ``real_no_cramp_check`` (:func:`real_check`).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..evaluate import BASE_TYPES, evaluate_simulated, model_detector
+from ..model import Model, load_model, save_model
+from ..offline import detect_recording
+from ..scoring import format_table, split_by_accelerometer
+from .config import TrainConfig
+from .data import NO_ACC_FRACTION, RATE_BOOST, TrainingSet, expand
+from .fit import calibration_table
+
+log = logging.getLogger(__name__)
+
+
+def training_card(out: Path, cfg: TrainConfig, data: TrainingSet, clf: Any, emg_clf: Any) -> dict[str, Any]:
+    """The card's first sections: name, command, training data, estimator and library versions."""
+    classes, counts = _balance(data)
+    return {
+        "name": out.stem,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": cfg.command(),
+        "training_data": {
+            "source": "crampwatch.simulate, domain-randomised over TRAIN_RANGES",
+            "nights": cfg.nights,
+            "night_s": cfg.night_s,
+            "event_density": cfg.density,
+            "seeds": [data.seeds[0], data.seeds[-1]],
+            "nights_without_accelerometer_fraction": NO_ACC_FRACTION,
+            "event_rate_boost": RATE_BOOST,
+            "real_negatives": {
+                "files": len(data.negative_files),
+                "paths": sorted({str(Path(p).parent) for p in data.negative_files}),
+                "use": "voluntary/rest windows labelled movement/other; each also padded with 60 s of rest",
+            },
+            "labeled_recordings": data.labeled.summary if data.labeled is not None else None,
+            "windows": len(data.y),
+            "class_balance": dict(zip(classes, counts, strict=True)),
+        },
+        "estimator": "HistGradientBoostingClassifier (sqrt class weights, early stopping); a second one on "
+        "features_without_acc scores windows without accelerometer data",
+        "n_iter": int(getattr(clf, "n_iter_", 0)),
+        "n_iter_without_acc": int(getattr(emg_clf, "n_iter_", 0)),
+        "validation_score": float(clf.validation_score_[-1]) if hasattr(clf, "validation_score_") else None,
+        "versions": {p: version(p) for p in ("numpy", "scipy", "scikit-learn", "skops")}
+        | {"python": platform.python_version()},
+    }
+
+
+def _balance(data: TrainingSet) -> tuple[list[str], list[int]]:
+    classes, counts = np.unique(data.y, return_counts=True)
+    return [str(c) for c in classes.tolist()], [int(n) for n in counts.tolist()]
+
+
+def heldout_section(model: Model, cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
+    """Event scores on held-out nights from HELDOUT_RANGES (seeds disjoint from training).
+
+    The nights and the scoring are ``cramp-detector evaluate --simulated``'s, with the scored types fixed
+    to cramp and spasm so every card has the same keys.
+    """
+    result = evaluate_simulated(
+        model_detector(model),
+        cfg.heldout_nights,
+        night_s=cfg.heldout_s,
+        density=cfg.heldout_density,
+        seed=cfg.seed,
+        types=BASE_TYPES,
+        progress=progress,
+    )
+    log.info("held-out scores:\n%s", format_table(result.pooled))
+    recordings = result.recordings
+    # Unlike Evaluation.by_accelerometer, one group alone is reported too: the card always says how the
+    # nights without accelerometer scored, even when a tiny run drew none with one.
+    by_acc = split_by_accelerometer([r.scores for r in recordings], [r.accelerometer for r in recordings])
+    return {
+        **{k: v for k, v in result.source.items() if k != "kind"},
+        "emg_rates_hz": sorted({float(r.emg_rate_hz) for r in recordings}),
+        "nights_without_accelerometer": sum(not r.accelerometer for r in recordings),
+        "scores": {k: v.as_dict() for k, v in result.pooled.items()},
+        "scores_by_accelerometer": {
+            label.replace(" ", "_"): {k: v.as_dict() for k, v in scores.items()} for label, scores in by_acc.items()
+        },
+        "table": format_table(result.pooled),
+    }
+
+
+def real_check(model: Model, paths: tuple[str, ...]) -> dict[str, Any]:
+    """Cramps and spasms found in real recordings that hold none (the goal is zero)."""
+    from crampwatch.errors import RecordingError
+    from crampwatch.formats import read_recording
+
+    files = expand(paths)
+    found = dict.fromkeys(BASE_TYPES, 0)
+    hours = 0.0
+    skipped = []
+    for path in files:
+        try:
+            rec = read_recording(path)
+        except RecordingError as err:
+            log.warning("check: skipping %s", err)
+            skipped.append(Path(path).name)
+            continue
+        hours += rec.duration_s / 3600
+        for e in detect_recording(rec, model):
+            if e.type in found:
+                found[e.type] += 1
+    return {
+        "files": len(files) - len(skipped),
+        "skipped": skipped,
+        "paths": sorted({str(Path(p).parent) for p in files}),
+        "hours": round(hours, 3),
+        "found": found,
+    }
+
+
+def finalize(
+    out: Path,
+    clf: Any,
+    emg_clf: Any | None,
+    card: dict[str, Any],
+    cfg: TrainConfig,
+    *,
+    check: tuple[str, ...] = (),
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Calibrate, score on held-out nights and real no-cramp recordings, and write the card."""
+    save_model(clf, out, card, emg_clf)
+    calibration = calibration_table(load_model(out), cfg, progress=progress)
+    if calibration["raw"]:
+        card["calibration"] = calibration
+    else:
+        # Only a tiny run finds no event to calibrate on; an empty table would break every later
+        # detection, and without one the model reports raw confidences.
+        log.warning(
+            "calibration: no cramp or spasm detected on %d night(s); the card has no calibration",
+            cfg.calibration_nights,
+        )
+    save_model(clf, out, card, emg_clf)
+    model = load_model(out)
+    card["heldout"] = heldout_section(model, cfg, progress=progress)
+    if check:
+        card["real_no_cramp_check"] = real_check(model, check)
+    save_model(clf, out, card, emg_clf)
+    return card
