@@ -71,3 +71,22 @@ class Summary:
     acc_activity_g: float
     data_received: bool
     fasciculations: int = 0  # isolated MUAP-like twitches at rest in this second
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The detector's word, every few seconds of wall-clock time, on a device that is recording.
+
+    It is written whether or not data came, so "the sensor went silent" is an explicit value
+    (``data_received`` 0, ``silent_s`` growing) that an alert rule can test, instead of Grafana's
+    unreliable "no data" state. ``lag_s`` is wall time minus the device time of the newest data
+    processed; ``rejected_frames`` counts this device's frames refused since the detector started.
+    """
+
+    patient: str
+    device: str
+    time_ns: int
+    data_received: bool
+    silent_s: float
+    lag_s: float
+    rejected_frames: int = 0

@@ -4,10 +4,15 @@ paho's network thread only enqueues (topic, payload); one worker thread decodes,
 writes the sinks, so a slow sink never blocks the network loop and the order of each stream is kept.
 A malformed frame or a stream with unusable units is logged with its reason and skipped; the service and
 the other streams go on.
+
+For dashboards and alerts the worker also writes, to InfluxDB sinks, a heartbeat per recording device every
+``heartbeat_s`` of wall time (data received or not, seconds silent, lag, rejected frames), and each collector
+status message it receives on ``<prefix>/+/+/status`` (battery, RSSI, spool backlog, losses).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -18,18 +23,21 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 
 from crampwatch import wire
-from crampwatch.errors import BrokerError, FrameError, StreamError
+from crampwatch.errors import BrokerError, FrameError, SinkError, StreamError
 from crampwatch.mqtt import connect, make_client
-from crampwatch.topics import StreamTopic, data_subscriptions
+from crampwatch.topics import StreamTopic, data_subscriptions, status_topic
 
 from .config import DetectorSettings
-from .events import Event
+from .events import Event, Heartbeat
 from .model import Model
 from .sinks import DeadLetterFile, InfluxSink, JsonlSink, MqttEventSink, Sink, SinkSet
 from .sinks.mqtt import dead_letter_publisher
 from .stream import DeviceStreams
 
 log = logging.getLogger(__name__)
+
+#: A device silent this long is no longer "recording": its heartbeats stop.
+RECORDING_GIVE_UP_S = 12 * 3600
 
 
 @dataclass
@@ -41,8 +49,15 @@ class ServiceStats:
 
 
 class DetectorService:
-    def __init__(self, settings: DetectorSettings, model: Model, *, sinks: list[Sink] | None = None) -> None:
+    def __init__(
+        self, settings: DetectorSettings, model: Model, *, sinks: list[Sink] | None = None, heartbeat_s: float = 10.0
+    ) -> None:
         self.settings = settings
+        self.heartbeat_s = heartbeat_s
+        self._last_data: dict[tuple[str, str], float] = {}  # wall time of the last frame per device
+        self._newest_ns: dict[tuple[str, str], int] = {}  # device time of the newest summary
+        self._rejected: dict[tuple[str, str], int] = {}
+        self._beat_data: set[tuple[str, str]] = set()  # devices that sent data since the last beat
         self.model = model
         self.stats = ServiceStats()
         self.devices: dict[tuple[str, str], DeviceStreams] = {}
@@ -79,7 +94,8 @@ class DetectorService:
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         if getattr(reason, "is_failure", False):
             return
-        client.subscribe([(topic, 1) for topic in data_subscriptions(self.settings.topic_prefix)])
+        topics = [*data_subscriptions(self.settings.topic_prefix), status_topic(self.settings.topic_prefix, "+", "+")]
+        client.subscribe([(topic, 1) for topic in topics])
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: object, props: object) -> None:
         self._subscribed.set()
@@ -139,16 +155,75 @@ class DetectorService:
     # -- worker ------------------------------------------------------------------------------------
 
     def _work(self) -> None:
+        next_beat = time.monotonic() + self.heartbeat_s
         while not self._stop.is_set():
-            item = self._inbox.get()
-            if item is None:
-                break
-            self.handle(*item)
+            try:
+                item = self._inbox.get(timeout=max(0.0, next_beat - time.monotonic()))
+            except queue.Empty:
+                pass
+            else:
+                if item is None:
+                    break
+                self.handle(*item)
+            if time.monotonic() >= next_beat:
+                self.beat()
+                next_beat = time.monotonic() + self.heartbeat_s
+
+    def _influx_sinks(self) -> list[InfluxSink]:
+        return [sink for sink in self.sinks.sinks if isinstance(sink, InfluxSink)]
+
+    def beat(self) -> list[Heartbeat]:
+        """Write one heartbeat per recording device (public so tests can drive it); not retried."""
+        now = time.time()
+        beats = []
+        for key in self.devices:
+            last = self._last_data.get(key, now)
+            if now - last > RECORDING_GIVE_UP_S:
+                continue
+            newest = self._newest_ns.get(key)
+            beats.append(
+                Heartbeat(
+                    patient=key[0],
+                    device=key[1],
+                    time_ns=time.time_ns(),
+                    data_received=key in self._beat_data,
+                    silent_s=round(now - last, 1),
+                    lag_s=round(now - newest / 1e9, 1) if newest is not None else 0.0,
+                    rejected_frames=self._rejected.get(key, 0),
+                )
+            )
+        self._beat_data.clear()
+        if beats:
+            for sink in self._influx_sinks():
+                try:
+                    sink.write_heartbeats(beats)
+                except SinkError as err:
+                    log.warning("heartbeat not written: %s", err)
+        return beats
+
+    def _on_status(self, patient: str, device: str, payload: bytes) -> None:
+        try:
+            status = json.loads(payload)
+            if not isinstance(status, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as err:
+            log.warning("ignored status of %s/%s: %s", patient, device, err)
+            return
+        for sink in self._influx_sinks():
+            try:
+                sink.write_device_status(patient, device, status, time.time_ns())
+            except SinkError as err:
+                log.warning("device status not written: %s", err)
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Process one MQTT message (public so tests can drive it directly)."""
         self.stats.messages += 1
-        stream = StreamTopic.parse(topic, self.settings.topic_prefix)
+        prefix = self.settings.topic_prefix
+        parts = topic[len(prefix) + 1 :].split("/") if topic.startswith(prefix + "/") else []
+        if len(parts) == 3 and parts[2] == "status":
+            self._on_status(parts[0], parts[1], payload)
+            return
+        stream = StreamTopic.parse(topic, prefix)
         if stream is None:
             return
         try:
@@ -157,9 +232,12 @@ class DetectorService:
                 raise FrameError(f"frame says {frame.kind} but topic says {stream.kind}", topic=topic)
         except FrameError as err:
             self.stats.rejected_frames += 1
+            self._count_rejected((stream.patient, stream.device))
             log.warning("rejected frame on %s: %s", topic, err.reason)
             return
         key = (stream.patient, stream.device)
+        self._last_data[key] = time.time()
+        self._beat_data.add(key)
         device = self.devices.get(key)
         if device is None:
             device = self.devices[key] = DeviceStreams(self.model, stream.patient, stream.device)
@@ -168,8 +246,11 @@ class DetectorService:
             out = device.on_frame(frame)
         except StreamError as err:
             self.stats.rejected_frames += 1
+            self._count_rejected(key)
             log.warning("rejected frame on %s: %s", topic, err)
             return
+        if out.summaries:
+            self._newest_ns[key] = max(s.time_ns for s in out.summaries)
         for event in out.events:
             log.info(
                 "%s %s/%s at %.1f s for %.1f s (confidence %.2f, peak %.0f uV)",
@@ -187,6 +268,11 @@ class DetectorService:
             self.events_log.extend(out.events)
         if device.finished:
             self.devices.pop(key, None)
+            for table in (self._last_data, self._newest_ns, self._rejected):
+                table.pop(key, None)
             with self._idle:
                 self.stats.finished_devices.add(key)
                 self._idle.notify_all()
+
+    def _count_rejected(self, key: tuple[str, str]) -> None:
+        self._rejected[key] = self._rejected.get(key, 0) + 1

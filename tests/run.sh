@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command for a fresh Debian bookworm machine: install the servers the tests start (mosquitto,
-# influxd 1.6.7), create .venv, then run ruff, mypy and pytest, stopping at the first failure.
+# influxd 1.6.7) and the night report's renderers (chromium, poppler-utils), create .venv, then run ruff,
+# mypy and pytest, stopping at the first failure.
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -m "not integration" -x`.
 set -euo pipefail
 
@@ -21,6 +22,9 @@ fi
 missing=()
 have mosquitto || missing+=(mosquitto)
 have influxd || missing+=(influxdb)
+# The night report's tests render it in headless Chromium and convert its PDF with pdftoppm.
+have chromium || missing+=(chromium fonts-dejavu-core)
+have pdftoppm || missing+=(poppler-utils)
 if [[ ! -x .venv/bin/python ]]; then
     if [[ -z "$python" ]]; then
         missing+=(python3 python3-venv)

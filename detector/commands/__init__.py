@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import annotate, batch, check_config, demo, detect, evaluate, serve, train
+from . import annotate, batch, check_config, demo, detect, evaluate, report, serve, train
 
-COMMANDS: tuple[ModuleType, ...] = (demo, serve, detect, batch, annotate, evaluate, train, check_config)
+COMMANDS: tuple[ModuleType, ...] = (demo, serve, detect, batch, annotate, evaluate, train, report, check_config)

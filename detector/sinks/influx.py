@@ -5,7 +5,13 @@
                    time = onset (device clock). Rewriting the same event overwrites the same point, so
                    a retried or replayed write never duplicates an event.
     cramp_summary  tags patient, device; fields emg_rms_uv, acc_activity_g, data_received (0/1),
-                   fasciculations; one point per second of received data.
+                   fasciculations; one point per second of received data; tag night (the date of
+                   the evening the night began, UTC: the date of time - 12 h), for dashboards.
+    cramp_heartbeat tags patient, device; fields data_received (0/1 in the last beat), silent_s, lag_s,
+                   rejected_frames; wall-clock time, every few seconds while a device is recording.
+    cramp_device   tags patient, device; fields online (0/1), battery_pct, rssi_dbm, spool_frames,
+                   queue_drops, disconnects, lost_samples, last_data_age_s, coverage_pct (this hour);
+                   wall-clock time, from each collector status message.
 
 Writes are synchronous, so a failure raises here (the batching writer only logs errors); see
 :func:`sink_error` for which failures are retried and which send the points to the dead letter.
@@ -17,6 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from influxdb_client import InfluxDBClient, Point, WritePrecision
@@ -26,13 +34,21 @@ from urllib3.exceptions import HTTPError
 
 from crampwatch.errors import SinkError
 
-from ..events import Event, Summary
+from ..events import Event, Heartbeat, Summary
 from .base import SinkSetupError
 
 log = logging.getLogger(__name__)
 
 EVENTS = "cramp_events"
 SUMMARY = "cramp_summary"
+HEARTBEAT = "cramp_heartbeat"
+DEVICE = "cramp_device"
+NIGHT_OFFSET_NS = 12 * 3600 * 1_000_000_000
+
+
+def night_of(time_ns: int) -> str:
+    """The night a time belongs to: the UTC date of the evening it began (noon to noon)."""
+    return datetime.fromtimestamp((time_ns - NIGHT_OFFSET_NS) / 1e9, UTC).strftime("%Y-%m-%d")
 
 
 def event_point(e: Event) -> Point:
@@ -55,6 +71,7 @@ def summary_point(s: Summary) -> Point:
         Point(SUMMARY)
         .tag("patient", s.patient)
         .tag("device", s.device)
+        .tag("night", night_of(s.time_ns))
         .field("emg_rms_uv", float(s.emg_rms_uv))
         .field("data_received", 1.0 if s.data_received else 0.0)
         .field("fasciculations", float(s.fasciculations))
@@ -124,6 +141,46 @@ def sink_error(name: str, url: str, err: ApiException | HTTPError | OSError) -> 
     return SinkError(name, f"{where} is unreachable ({type(err).__name__}); will retry", retryable=True)
 
 
+def heartbeat_point(h: Heartbeat) -> Point:
+    return (
+        Point(HEARTBEAT)
+        .tag("patient", h.patient)
+        .tag("device", h.device)
+        .field("data_received", 1.0 if h.data_received else 0.0)
+        .field("silent_s", float(h.silent_s))
+        .field("lag_s", float(h.lag_s))
+        .field("rejected_frames", float(h.rejected_frames))
+        .time(h.time_ns, WritePrecision.NS)
+    )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def device_point(patient: str, device: str, status: dict[str, Any], time_ns: int) -> Point:
+    """A collector status message (collector/telemetry.py) as numbers; absent values are left out."""
+    online = status.get("collector") == "online" and status.get("link") == "streaming"
+    point = Point(DEVICE).tag("patient", patient).tag("device", device).field("online", 1.0 if online else 0.0)
+    lost = status.get("device_lost_samples")
+    coverage = status.get("coverage_pct_by_hour")
+    fields = {
+        "battery_pct": status.get("battery_pct"),
+        "rssi_dbm": status.get("rssi_dbm"),
+        "spool_frames": status.get("spool_frames"),
+        "queue_drops": status.get("queue_drops"),
+        "disconnects": status.get("disconnects"),
+        "last_data_age_s": status.get("last_data_age_s"),
+        "lost_samples": sum(v for v in lost.values() if _number(v) is not None) if isinstance(lost, dict) else None,
+        "coverage_pct": coverage[max(coverage)] if isinstance(coverage, dict) and coverage else None,
+    }
+    for name, value in fields.items():
+        number = _number(value)
+        if number is not None and math.isfinite(number):
+            point = point.field(name, number)
+    return point.time(time_ns, WritePrecision.NS)
+
+
 class InfluxSink:
     name = "influxdb"
 
@@ -148,6 +205,12 @@ class InfluxSink:
     def write_summaries(self, summaries: list[Summary]) -> None:
         for start in range(0, len(summaries), 5000):
             self._send([summary_point(s) for s in summaries[start : start + 5000]])
+
+    def write_heartbeats(self, beats: list[Heartbeat]) -> None:
+        self._send([heartbeat_point(h) for h in beats])
+
+    def write_device_status(self, patient: str, device: str, status: dict[str, Any], time_ns: int) -> None:
+        self._send([device_point(patient, device, status, time_ns)])
 
     def close(self) -> None:
         self._client.close()
