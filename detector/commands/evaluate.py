@@ -6,6 +6,7 @@ cramp-detector evaluate nights/ --json scores.json      every recording in a fol
 cramp-detector evaluate nights/ --events detected/      score event CSVs instead of running a detector
 cramp-detector evaluate --simulated 16 --detector rms   held-out simulated nights, scoring a peer detector
 cramp-detector evaluate real/ --no-events               recordings without cramps or spasms: false alarms
+cramp-detector evaluate --scenarios                     the independent scenario suite (docs/scenarios.md)
 
 A recording that cannot be read or analysed is listed (FAILED name: error) and the others are scored; the
 exit code is then 1, as with `cramp-detector batch`.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from crampwatch import settings as settings_mod
 from crampwatch.cli import input_path, non_negative_float, output_file, positive_float, positive_int
@@ -60,10 +62,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="score N held-out simulated nights (HELDOUT_RANGES, seeds disjoint from training) instead of files",
     )
     parser.add_argument(
+        "--scenarios",
+        nargs="*",
+        metavar="NAME",
+        help="run the independent scenario suite (other code than the training simulator, real background; "
+        "docs/scenarios.md) and print pass/fail per scenario; names pick some (default: all); seed from --seed",
+    )
+    parser.add_argument(
         "--night-s", type=positive_float, default=1800.0, help="simulated night length (default 1800 s)"
     )
     parser.add_argument("--density", type=non_negative_float, default=3.0, help="simulated event density (default 3)")
-    parser.add_argument("--seed", type=int, default=1, help="simulated nights' seed block (default 1, as `train`)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="simulated nights' seed block (default 1, as `train`), or the scenarios' seed (default 0)",
+    )
     parser.add_argument(
         "--detector",
         choices=DETECTORS,
@@ -89,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate, evaluate_simulated, file_cases, make_detector
 
     model_path = load_settings(args).model  # --model > CRAMP_MODEL > --config > the shipped model
+    if args.scenarios is not None:
+        return _run_scenarios(args, model_path)
     if args.simulated is not None:
         given = [
             flag
@@ -108,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             args.simulated,
             night_s=args.night_s,
             density=args.density,
-            seed=args.seed,
+            seed=1 if args.seed is None else args.seed,
             detector=described,
             progress=not args.no_progress,
         )
@@ -135,3 +151,29 @@ def run(args: argparse.Namespace) -> int:
     for failed in result.failed:
         print(f"FAILED {failed.name}: {failed.error}", file=sys.stderr)
     return 1 if result.failed else 0
+
+
+def _run_scenarios(args: argparse.Namespace, model_path: Path) -> int:
+    """The scenario suite through the model; exit code 1 when a scenario fails, so CI can gate on it."""
+    from crampwatch.errors import ConfigError
+    from crampwatch.scenarios import SCENARIOS, RealDataMissingError
+
+    from ..model import load_model
+    from ..scenario_check import format_table, run_scenarios
+
+    others = [flag for flag, value in (("PATH", args.paths), ("--simulated", args.simulated)) if value]
+    if others:
+        raise ConfigError(f"--scenarios runs its own recordings; it cannot be combined with {', '.join(others)}")
+    if args.detector != "model":
+        raise ConfigError("--scenarios scores the model only; drop --detector")
+    known = [s.name for s in SCENARIOS]
+    unknown = [name for name in args.scenarios if name not in known]
+    if unknown:
+        raise ConfigError(f"--scenarios: unknown scenario(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    model = load_model(model_path)
+    try:
+        results = run_scenarios(model, seed=0 if args.seed is None else args.seed, names=args.scenarios or None)
+    except RealDataMissingError as err:
+        raise ConfigError(f"--scenarios needs the real background recordings: {err}") from None
+    print(format_table(results))
+    return 0 if all(r.passed for r in results) else 1

@@ -232,3 +232,34 @@ def test_unknown_scenario_names_are_refused() -> None:
 
     with pytest.raises(KeyError, match="no-such-scenario"):
         run_scenarios(None, names=["no-such-scenario"])  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ cramp-detector evaluate --scenarios
+
+
+def test_evaluate_scenarios_prints_the_table_for_the_named_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    from detector.cli import main
+
+    _real()
+    rc = main(["evaluate", "--scenarios", "quiet-rest-noisy", "clonus-run-20s"])
+    out = capsys.readouterr().out
+    assert "quiet-rest-noisy" in out and "clonus-run-20s" in out and "of 2 scenarios" in out
+    assert rc == (0 if "passed 2 of 2" in out else 1)  # the exit code follows the table
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["evaluate", "--scenarios", "no-such-scenario"], "unknown scenario(s) no-such-scenario"),
+        (["evaluate", "--scenarios", "--simulated", "2"], "cannot be combined with --simulated"),
+        (["evaluate", "--scenarios", "--detector", "rms"], "scores the model only"),
+    ],
+)
+def test_evaluate_scenarios_bad_use_is_one_line(
+    argv: list[str], problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from detector.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert problem in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
