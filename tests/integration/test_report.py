@@ -50,7 +50,7 @@ def live_report(live_night: LiveNight, tmp_path_factory: pytest.TempPathFactory)
     out = tmp_path_factory.mktemp("report") / "night.html"
     db = live_night.db
     argv = ["report", "--patient", PATIENT, "--night", live_night.night, "--out", str(out)]
-    argv += ["--influx-url", db.influx_url, "--influx-db", db.name]
+    argv += ["--influx-url", db.influx_url, "--influx-bucket", db.name]
     assert main(argv) == 0
     return out
 
@@ -111,7 +111,7 @@ def test_without_chromium_the_html_is_still_written(
     out = tmp_path / "r.html"
     db = live_night.db
     argv = ["report", "--patient", PATIENT, "--night", live_night.night, "--out", str(out)]
-    assert main([*argv, "--influx-url", db.influx_url, "--influx-db", db.name]) == 0
+    assert main([*argv, "--influx-url", db.influx_url, "--influx-bucket", db.name]) == 0
     assert out.is_file() and not out.with_suffix(".pdf").exists()
     err = capsys.readouterr().err
     assert len([ln for ln in err.splitlines() if "chromium is not installed" in ln]) == 1, err
@@ -120,5 +120,5 @@ def test_without_chromium_the_html_is_still_written(
 def test_unknown_patient_is_a_clear_error(live_night: LiveNight, capsys: pytest.CaptureFixture[str]) -> None:
     db = live_night.db
     argv = ["report", "--patient", "nobody", "--night", live_night.night, "--no-pdf"]
-    assert main([*argv, "--influx-url", db.influx_url, "--influx-db", db.name]) == 2
+    assert main([*argv, "--influx-url", db.influx_url, "--influx-bucket", db.name]) == 2
     assert "no data for patient 'nobody'" in capsys.readouterr().err

@@ -138,7 +138,13 @@ CASES: list[Case] = [
     (D, ["evaluate", "--simulated", "1", "--detector", "magic"], {}, "invalid choice"),
     (D, ["evaluate", "--simulated", "1"], NOPE_MODEL, "nope.skops"),
     (D, ["evaluate", "--simulated", "1", *UNKNOWN_KEY], {}, "no_such_setting"),
-    (D, ["evaluate", "{night.edf}", "--truth", "{night.edf}", "--detector", "rms", "--no-progress"], {}, "not a CSV"),
+    (D, ["report"], {}, "say which night"),
+    (D, ["report", "--events", "{missing.edf}", "--recording", "{night.edf}"], {}, "no such file"),
+    (D, ["report", "--events", "{night.edf}"], {}, "need both --events CSV and --recording"),
+    (D, ["report", "--patient", "p1", "--night", "2026-01-01"], {}, "needs --influx-url"),
+    (D, ["report", "--patient", "p1", "--night", "2026-01-01", "--influx-url", "ftp://x"], {}, "http"),
+    (D, ["report", "--out", "{no-dir/r.html}", "--patient", "p1", "--night", "2026-01-01"], {}, "does not exist"),
+    (D, ["report", "--patient", "p1", "--night", "2026-01-01", *UNKNOWN_KEY], {}, "no_such_setting"),
     # train: an unwritable model path fails before hours of training
     (D, ["train", "--nights", "0"], {}, "1 or more"),
     (D, ["train", "--night-s", "long"], {}, "not a number"),
@@ -327,3 +333,17 @@ def test_annotate_without_events_detects_them(files: Files, tmp_path: Path) -> N
     assert detector.cli.main(["annotate", files.path("night.edf"), "--out", str(out)]) == 0
     before = read_recording(files.path("night.edf")).annotations
     assert len(read_recording(out).annotations) > len(before)
+
+
+def test_evaluate_lists_a_recording_with_a_bad_truth_file_and_exits_1(
+    files: Files, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad truth file fails that recording, not the run: it is listed, as `batch` lists a bad file."""
+    night = _expand("{night.edf}", files)
+    code = PROGRAMS[D](["evaluate", night, "--truth", night, "--detector", "rms", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("FAILED")] == [
+        f"FAILED {night}: RecordingError: {night}: not a CSV text file; give a CSV with columns "
+        "type,onset_s,offset_s[,subtype] (as detect writes)"
+    ]
