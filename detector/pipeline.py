@@ -13,7 +13,8 @@ above this person's own rest on this sensor", whatever the gain or noise floor.
 
 Besides cramps and spasms (the model's job) the pipeline reports, apart from them:
 - ``plm`` events by the AASM/WASM rules (plm.py), excluding movements inside cramps and spasms;
-- for each cramp, ``precursor_s``: how long a low-level tone (1.5-10x rest) rose just before it;
+- for each cramp, ``precursor_s``: how long a low-level tone (1.5-10x rest) rose just before it, and
+  ``interrupted_s``: how much of the event the window model did not call involuntary (dips);
 - in each 1 s summary, the number of fasciculation-like twitches seen at rest.
 """
 
@@ -345,7 +346,14 @@ class DevicePipeline:
     # -- output ------------------------------------------------------------------------------------
 
     def _event(
-        self, kind: str, onset: float, offset: float, confidence: float, peak: float, precursor_s: float = 0.0
+        self,
+        kind: str,
+        onset: float,
+        offset: float,
+        confidence: float,
+        peak: float,
+        precursor_s: float = 0.0,
+        interrupted_s: float = 0.0,
     ) -> Event:
         return Event(
             patient=self.patient,
@@ -357,6 +365,7 @@ class DevicePipeline:
             peak_uv=round(peak, 2),
             start_ns=self.start_ns,
             precursor_s=round(precursor_s, 1),
+            interrupted_s=round(interrupted_s, 1),
         )
 
     def _to_events(self, segments: list[Segment]) -> list[Event]:
@@ -369,7 +378,12 @@ class DevicePipeline:
             offset = self.emg.window_end_s(seg.last) - 0.5 * hop
             confidence = self.model.calibrated(seg.confidence) if self.model else seg.confidence
             lead = seg.lead_s if seg.type == "cramp" and seg.lead_s >= PRECURSOR_MIN_S else 0.0
-            events.append(self._event(seg.type, onset, offset, confidence, seg.peak_uv, precursor_s=lead))
+            interrupted = seg.interrupted * hop
+            events.append(
+                self._event(
+                    seg.type, onset, offset, confidence, seg.peak_uv, precursor_s=lead, interrupted_s=interrupted
+                )
+            )
         return events
 
     def _plm_events(self, lms: list[LegMovement]) -> list[Event]:
