@@ -14,7 +14,8 @@ above this person's own rest on this sensor", whatever the gain or noise floor.
 Besides cramps and spasms (the model's job) the pipeline reports, apart from them:
 - ``plm`` events by the AASM/WASM rules (plm.py), excluding movements inside cramps and spasms;
 - for each cramp, ``precursor_s``: how long a low-level tone (1.5-10x rest) rose just before it, and
-  ``interrupted_s``: how much of the event the window model did not call involuntary (dips);
+  ``interrupted_s``: how much of the cramp episode (episodes.py) the window model did not call involuntary
+  (wake behaviour, relief dips);
 - in each 1 s summary, the number of fasciculation-like twitches seen at rest.
 """
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from .episodes import discharge_floor
 from .events import Event, Summary
 from .features import ACC_NAMES, EMG_NAMES, NAMES, acc_window_features, context_features, emg_window_features
 from .features.context import FUTURE, PAST
@@ -318,7 +320,10 @@ class DevicePipeline:
             # Not a periodic limb movement: anything the model calls involuntary, voluntary or artifact.
             not_plm = involuntary | (probs_all.sum(axis=1) >= 0.5) | ~valid
             lead = self._precursor_lead(start, stop, involuntary)
-            segments = self._segmenter.push(probs, h.rows(start, stop, "peak"), valid, lead)
+            # The cramp episode level (episodes.py) follows the discharge floor relative to the resting
+            # baseline the pipeline already keeps.
+            floor = discharge_floor(h.rows(start, stop, "seg_rms"), h.rows(start, stop, "baseline"))
+            segments = self._segmenter.push(probs, h.rows(start, stop, "peak"), valid, lead, floor)
             out.events.extend(self._to_events(segments))
             lms = self._plm.push(h.rows(start, stop, "seg_rms"), h.rows(start, stop, "baseline"), not_plm)
             out.events.extend(self._plm_events(lms))

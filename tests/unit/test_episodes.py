@@ -6,10 +6,19 @@ Built from hand-made probability/floor sequences and from the training simulator
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 
+import crampwatch.simulate._night as night_mod
+from crampwatch.recording import Recording
+from crampwatch.simulate import Night
+from crampwatch.simulate._events import Cramp, Event, Wake
+from crampwatch.simulate._params import SimParams
 from detector.episodes import discharge_floor
+from detector.model import Model, load_model
+from detector.offline import detect_recording
 from detector.segment import Segment, Segmenter, SegmentRules
 
 HOP = 0.5
@@ -81,3 +90,46 @@ def test_discharge_floor_ignores_bursts_with_gaps() -> None:
     floors = discharge_floor(np.vstack([rest, steady, burst]), np.ones((3, 2)))
     assert floors.shape == (3, 2)
     np.testing.assert_allclose(floors[:, 0], [0.0, np.log(40.0), 0.0], atol=1e-3)
+
+
+# -- the same on a simulated night: the training simulator's parts, with the wake-up moved inside --------
+
+ON, DUR = 300.0, 150.0
+
+
+def _cramp_with_wake(seed: int) -> Recording:
+    """A 150 s cramp at 300 s; the sleeper sits up 20 s in and rubs (ACC motion, electrode-motion artefact
+    and voluntary bursts) until 40 s after it; two partial-relief dips (4 s at half the level)."""
+
+    def plan(duration: float, s: int, p: SimParams, density: float) -> list[Event]:
+        cramp = Cramp(ON, DUR, (seed, 1), 300.0)
+        kt, ka = list(cramp.kt), list(cramp.ka)
+        for t in (ON + 50.0, ON + 100.0):
+            j = int(np.searchsorted(kt, t))
+            level = float(np.interp(t, kt, ka))
+            kt[j:j] = [t, t + 0.5, t + 3.5, t + 4.0]
+            ka[j:j] = [level, 0.5 * level, 0.5 * level, level]
+        cramp.kt, cramp.ka = np.array(kt), np.array(ka)
+        return [cramp, Wake(ON + 20.0, ON + DUR + 40.0, (seed, 2))]
+
+    with mock.patch.object(night_mod, "plan_events", plan):
+        return Night(ON + DUR + 120.0, seed).recording()
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return load_model()
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_simulated_cramp_with_wake_behaviour_is_one_event(model: Model, seed: int) -> None:
+    rec = _cramp_with_wake(seed)
+    cramps = [e for e in detect_recording(rec, model) if e.type in ("cramp", "spasm")]
+    assert len(cramps) == 1 and cramps[0].type == "cramp"
+    (c,) = cramps
+    assert abs(c.onset_s - ON) <= 2.0
+    assert abs(c.offset_s - (ON + DUR)) <= 2.0
+    # the model alone does not call the wake-up part a cramp: that is what was interrupted
+    assert 0.2 * DUR < c.interrupted_s < c.duration_s
+    # bit-identical however the samples are chunked
+    assert detect_recording(rec, model, chunk_s=7.3) == detect_recording(rec, model)
