@@ -6,7 +6,18 @@ import json
 from dataclasses import asdict, dataclass
 
 #: Column order of event CSV files (offline ``detect`` and the file sink).
-CSV_FIELDS = ("type", "onset_s", "offset_s", "confidence", "peak_uv", "subtype", "precursor_s", "patient", "device")
+CSV_FIELDS = (
+    "type",
+    "onset_s",
+    "offset_s",
+    "confidence",
+    "peak_uv",
+    "subtype",
+    "precursor_s",
+    "patient",
+    "device",
+    "interrupted_s",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +26,9 @@ class Event:
 
     ``precursor_s`` is, for a cramp, how long calf tone was rising before its onset (0: no precursor);
     it is an early-warning signal and not part of the cramp.
+
+    ``interrupted_s`` is how much of the event the window model alone did not call involuntary: for a cramp,
+    the wake behaviour and relief dips it went on through (``interrupted_s / duration_s`` is the fraction).
 
     ``onset_s``/``offset_s`` are seconds from the start of the device's stream; ``start_ns`` is the device
     time (ns since the Unix epoch when the device clock is synchronised) of that stream start, so the
@@ -31,6 +45,7 @@ class Event:
     subtype: str = ""
     start_ns: int = 0
     precursor_s: float = 0.0
+    interrupted_s: float = 0.0
 
     @property
     def duration_s(self) -> float:
@@ -51,6 +66,7 @@ class Event:
             f"{self.precursor_s:.1f}",
             self.patient,
             self.device,
+            f"{self.interrupted_s:.1f}",
         ]
 
     def to_json(self) -> str:

@@ -13,7 +13,9 @@ above this person's own rest on this sensor", whatever the gain or noise floor.
 
 Besides cramps and spasms (the model's job) the pipeline reports, apart from them:
 - ``plm`` events by the AASM/WASM rules (plm.py), excluding movements inside cramps and spasms;
-- for each cramp, ``precursor_s``: how long a low-level tone (1.5-10x rest) rose just before it;
+- for each cramp, ``precursor_s``: how long a low-level tone (1.5-10x rest) rose just before it, and
+  ``interrupted_s``: how much of the cramp episode (episodes.py) the window model did not call involuntary
+  (wake behaviour, relief dips);
 - in each 1 s summary, the number of fasciculation-like twitches seen at rest.
 """
 
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from .episodes import discharge_floor
 from .events import Event, Summary
 from .features import ACC_NAMES, EMG_NAMES, NAMES, acc_window_features, context_features, emg_window_features
 from .features.context import FUTURE, PAST
@@ -317,7 +320,10 @@ class DevicePipeline:
             # Not a periodic limb movement: anything the model calls involuntary, voluntary or artifact.
             not_plm = involuntary | (probs_all.sum(axis=1) >= 0.5) | ~valid
             lead = self._precursor_lead(start, stop, involuntary)
-            segments = self._segmenter.push(probs, h.rows(start, stop, "peak"), valid, lead)
+            # The cramp episode level (episodes.py) follows the discharge floor relative to the resting
+            # baseline the pipeline already keeps.
+            floor = discharge_floor(h.rows(start, stop, "seg_rms"), h.rows(start, stop, "baseline"))
+            segments = self._segmenter.push(probs, h.rows(start, stop, "peak"), valid, lead, floor)
             out.events.extend(self._to_events(segments))
             lms = self._plm.push(h.rows(start, stop, "seg_rms"), h.rows(start, stop, "baseline"), not_plm)
             out.events.extend(self._plm_events(lms))
@@ -345,7 +351,14 @@ class DevicePipeline:
     # -- output ------------------------------------------------------------------------------------
 
     def _event(
-        self, kind: str, onset: float, offset: float, confidence: float, peak: float, precursor_s: float = 0.0
+        self,
+        kind: str,
+        onset: float,
+        offset: float,
+        confidence: float,
+        peak: float,
+        precursor_s: float = 0.0,
+        interrupted_s: float = 0.0,
     ) -> Event:
         return Event(
             patient=self.patient,
@@ -357,6 +370,7 @@ class DevicePipeline:
             peak_uv=round(peak, 2),
             start_ns=self.start_ns,
             precursor_s=round(precursor_s, 1),
+            interrupted_s=round(interrupted_s, 1),
         )
 
     def _to_events(self, segments: list[Segment]) -> list[Event]:
@@ -369,7 +383,12 @@ class DevicePipeline:
             offset = self.emg.window_end_s(seg.last) - 0.5 * hop
             confidence = self.model.calibrated(seg.confidence) if self.model else seg.confidence
             lead = seg.lead_s if seg.type == "cramp" and seg.lead_s >= PRECURSOR_MIN_S else 0.0
-            events.append(self._event(seg.type, onset, offset, confidence, seg.peak_uv, precursor_s=lead))
+            interrupted = seg.interrupted * hop
+            events.append(
+                self._event(
+                    seg.type, onset, offset, confidence, seg.peak_uv, precursor_s=lead, interrupted_s=interrupted
+                )
+            )
         return events
 
     def _plm_events(self, lms: list[LegMovement]) -> list[Event]:

@@ -4,6 +4,11 @@ An *involuntary-event* probability (cramp + spasm) opens an event when it reache
 open while it stays above ``off``; dips shorter than ``merge_s`` do not split it (a cramp that waxes and
 wanes, or a myoclonic series, is one event). The event's type is the one with the larger mean
 probability over its windows, and it is kept only if it lasts at least that type's ``min_s``.
+
+Cramp episodes (episodes.py): once the open event is a cramp that the model has called one for at least
+the cramp ``min_s``, windows the model does not call involuntary (wake behaviour, relief dips) still
+extend it while the EMG discharge floor stays up relative to the cramp's own level. Such windows are
+counted as *interrupted*, and do not enter the type and confidence means.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from .episodes import EPISODE_RULES, CrampEpisode, EpisodeRules
+
 FloatArray = npt.NDArray[np.float64]
+_NO_FLOOR = np.full(1, -np.inf)  # a window without data: nothing holds an episode
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +35,7 @@ class SegmentRules:
     off: float = 0.4
     merge_s: float = 4.0
     min_s: tuple[tuple[str, float], ...] = (("cramp", 15.0), ("spasm", 0.5))
+    episode: EpisodeRules | None = EPISODE_RULES  # None: no episode level (the window model alone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,7 @@ class Segment:
     confidence: float
     peak_uv: float
     lead_s: float = 0.0  # rising tone before the run that became this event (precursor)
+    interrupted: int = 0  # windows inside it that the window model did not call involuntary
 
 
 class Segmenter:
@@ -59,6 +69,11 @@ class Segmenter:
         self._sum = np.zeros(len(types))
         self._peak = 0.0
         self._next = 0
+        self._n_on = 0  # windows the model called involuntary (including the run before `on`)
+        self._n_held = 0  # windows held by the episode rule only
+        self._cramp = types.index("cramp") if "cramp" in types else -1
+        self._episode_min = max(1, round(self._min_s.get("cramp", 0.0) / hop_s))
+        self._episode = CrampEpisode(self.rules.episode) if self.rules.episode and self._cramp >= 0 else None
 
     def push(
         self,
@@ -66,10 +81,13 @@ class Segmenter:
         peak_uv: FloatArray,
         valid: npt.NDArray[np.bool_],
         lead_s: FloatArray | None = None,
+        floor: FloatArray | None = None,
     ) -> list[Segment]:
         """Windows ``next..next+n-1``: ``probs (n, len(types))``, ``peak_uv (n,)``, ``valid (n,)``.
 
         ``lead_s`` (optional) is, per window, how long a low-level tone had been rising just before it.
+        ``floor`` (optional) is the discharge floor ``(n, channels)`` (:func:`episodes.discharge_floor`);
+        without it there is no episode level.
         """
         out: list[Segment] = []
         total = np.where(valid, probs.sum(axis=1), 0.0)
@@ -82,22 +100,39 @@ class Segmenter:
                     self._run_lead = float(lead_s[i]) if lead_s is not None else 0.0
             else:
                 self._run_start = None
+            f = floor[i] if floor is not None and valid[i] else _NO_FLOOR
             if self._open:
                 if p >= self.rules.off:
                     self._extend(k, probs[i], peak_uv[i])
-                elif k - self._last > self._merge_windows:
-                    out.extend(self._close())
+                    self._n_on += 1
+                    if self._episode is not None:
+                        self._episode.observe(f)
+                else:
+                    held, bridging = False, False
+                    if self._episode is not None and self._in_episode():
+                        held, bridging = self._episode.step(f, (k - self._last - 1) * self.hop_s)
+                    if held:
+                        self._last = k
+                        self._n_held += 1
+                        self._peak = max(self._peak, float(peak_uv[i]))
+                    elif k - self._last > self._merge_windows and not bridging:
+                        out.extend(self._close())
             elif p >= self.rules.on and self._run_start is not None:
                 self._open = True
                 self._lead = self._run_lead
                 self._first = self._last = self._run_start
                 self._sum = np.zeros(len(self.types))
                 self._peak = 0.0
+                self._n_on = n_back = k - self._run_start
+                self._n_held = 0
+                if self._episode is not None:
+                    self._episode.reset()
+                    self._episode.observe(f)
                 # The windows of the run before reaching `on` belong to the event; their
                 # probabilities are not kept, so this window stands in for them.
-                n_back = k - self._run_start
                 self._sum += probs[i] * n_back
                 self._extend(k, probs[i], peak_uv[i])
+                self._n_on += 1
         self._next += probs.shape[0]
         return out
 
@@ -106,16 +141,24 @@ class Segmenter:
         self._last = k
         self._peak = max(self._peak, float(peak))
 
+    def _in_episode(self) -> bool:
+        """The open event is a cramp episode: a cramp by its mean, called one for at least ``min_s``."""
+        return self._cramp >= 0 and self._n_on >= self._episode_min and int(np.argmax(self._sum)) == self._cramp
+
     def _close(self) -> list[Segment]:
         self._open = False
         n = self._last - self._first + 1
-        mean = self._sum / n
+        # The episode's wake-up and dips are not the model's evidence: an episode's type and confidence
+        # come from the windows the model called involuntary. Without held windows this is the mean over
+        # the whole event, dips included, as before episodes.
+        mean = self._sum / (self._n_on if self._n_held else n)
         best = int(np.argmax(mean))
         kind = self.types[best]
         duration = n * self.hop_s
         if duration < self._min_s.get(kind, 0.0):
             return []
-        return [Segment(kind, self._first, self._last, float(mean[best]), self._peak, self._lead)]
+        interrupted = n - self._n_on
+        return [Segment(kind, self._first, self._last, float(mean[best]), self._peak, self._lead, interrupted)]
 
     def finish(self) -> list[Segment]:
         """Close an event still open at the end of the stream."""

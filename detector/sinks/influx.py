@@ -1,7 +1,7 @@
 """InfluxDB sink (influxdb-client): events and 1 Hz summaries.
 
     cramp_events   tags patient, device, type (cramp, spasm, plm); fields duration_s, confidence,
-                   peak_uv, subtype, precursor_s;
+                   peak_uv, subtype, precursor_s, interrupted_s;
                    time = onset (device clock). Rewriting the same event overwrites the same point, so
                    a retried or replayed write never duplicates an event.
     cramp_summary  tags patient, device; fields emg_rms_uv, acc_activity_g, data_received (0/1),
@@ -62,6 +62,7 @@ def event_point(e: Event) -> Point:
         .field("peak_uv", float(e.peak_uv))
         .field("subtype", e.subtype)
         .field("precursor_s", float(e.precursor_s))
+        .field("interrupted_s", float(e.interrupted_s))
         .time(e.onset_ns, WritePrecision.NS)
     )
 
