@@ -96,10 +96,14 @@ def test_field_type_conflict_is_refused_data_and_is_raised_not_only_logged(influ
     assert err.sink == "influxdb"
     assert "400" in str(err) and "field type conflict" in str(err) and "dropped=1" in str(err)
     # A partial write stores the good points of the batch: resending them (when SinkSet splits the batch)
-    # overwrites the same point, it never duplicates it.
-    assert influx_db.query(f"SELECT count(confidence) FROM cramp_events WHERE time >= {NOW_NS}") == [
-        {"time": NOW_NS // 10**6, "count": 1}
-    ]
+    # overwrites the same point, it never duplicates it. influxd writes each shard concurrently and answers
+    # at the first shard's error, so the good point's shard (a new one, for this week) may land a moment
+    # after the 400: wait for it rather than race it.
+    query = f"SELECT count(confidence) FROM cramp_events WHERE time >= {NOW_NS}"
+    deadline = time.monotonic() + 10.0
+    while not (rows := influx_db.query(query)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rows == [{"time": NOW_NS // 10**6, "count": 1}]
 
 
 def test_missing_database_is_a_setup_error(influx_v2_adapter: InfluxV2WriteAdapter) -> None:
