@@ -1,46 +1,99 @@
-"""Which channels of a labelled, unit-tagged file are EMG and which are ACC (CSV, XDF, text readers).
+"""Which channels of a recording are raw EMG and which are ACC: the one channel choice of every reader.
 
-EDF has its own copy of these rules in :mod:`crampwatch.formats.edf`; the readers added later (CSV, XDF,
-BioSPPy, DataLOG) describe their channels as :class:`Column` and call :func:`pick_channels`, so the rules
-are stated once for all of them and match EDF's:
+EDF/BDF, CSV, XDF, BioSPPy and DataLOG readers describe their channels as :class:`Column` (EDF adds the
+header's transducer and prefilter fields) and call :func:`pick_channels`. A channel is chosen the way a
+clinician reading a polysomnogram would choose it:
 
-* **EMG** = channels whose unit is a voltage (``uV``, ``µV``, ``mV``, ``V``, ``nV``; the LSL spellings
-  ``microvolts``/``millivolts``/``volts`` too), except those whose label names another signal
-  (ECG/EKG, EEG, EOG, ACC). If some of them are labelled ``EMG``, only those are used.
+* **Not raw EMG, skipped with a one-line log note** (never an error by itself), checked in this order:
+
+  - the label or transducer names another signal: ECG/EKG, EEG, EOG, SaO2/SpO2/pleth/pulse,
+    resp/flow/thorax/abdomen/nasal/snore, position, light, DC inputs (``DC3``), temperature/thermistor,
+    event markers/hypnogram, ACC; or the label, transducer or prefilter says envelope (``envelope``,
+    ``RMS``, ``integrated``, ``rectified``; a prefilter's ``HP:DC`` is not a DC input);
+  - the label is made of 10-20 electrode names (``Fpz-Cz``, ``C3-A2``, ``F4-M1``: EEG; ``E1-M2``,
+    ``LOC``: EOG) and does not say EMG/chin/leg;
+  - the unit is not a voltage (``uV``, ``µV``, ``mV``, ``V``, ``nV``, LSL ``microvolts`` ...);
+  - the sample rate is below 50 Hz (:data:`~crampwatch.formats.registry.RATE_LIMITS_HZ`): raw sEMG has
+    its power at 20-450 Hz and PSG leg EMG is sampled at >= 200 Hz (AASM), so a 1 Hz "EMG submental"
+    (Sleep-EDF) is an envelope/trend; or the rate is not a plausible device rate at all (<= 0, > 20 kHz);
+  - the prefilter low-passes at <= 10 Hz (``LP:0.7Hz``), which removes the EMG band;
+  - 32 or more labels of a letter and a number (``A1`` .. ``H32``): a BioSemi EEG cap (one note for all).
+
+  Notes are WARNING for channels that look like EMG (label EMG/chin/leg muscle) and INFO for the rest.
+* **Preference** among the raw-EMG channels left: leg EMG first (labels with tibialis/TA, gastrocnemius,
+  soleus, calf, leg, ``LAT``/``RAT`` as PSG exports name the left/right anterior tibialis), then channels
+  labelled EMG/chin/submental, then the remaining voltage channels. The channels not preferred are named
+  in a warning.
 * **ACC** = channels whose unit is an acceleration (``g``, ``mg``, ``m/s^2``); if some are labelled
   ``acc``/``accel``, only those. Exactly three axes are needed; with another number the recording is read
   without ACC and a warning says how to name three with ``--acc``. Axes ending in x, y, z are ordered so.
 * The channels of one stream must share one sample rate and one *group* (in XDF the LSL stream they
   come from, because only channels of one stream share one clock). Otherwise the group with the most
   channels at the highest rate is kept and the rest dropped with a warning.
-* ``emg=``/``acc=`` (``--emg``/``--acc``) name channels instead; a named channel must exist, carry a unit
-  of the right kind, and share rate and group with the others named.
-* A channel labelled EMG whose unit is not a voltage is skipped with a warning (a wrong guess would scale
-  it by 1000); no EMG at all is a :class:`~crampwatch.errors.RecordingError` listing every channel.
+* ``emg=``/``acc=`` (``--emg``/``--acc``) name channels instead and are the final word: a named channel
+  must only exist, carry a unit of the right kind, have a plausible rate, and share rate and group with
+  the others named.
+* No raw EMG channel left is a :class:`~crampwatch.errors.RecordingError` that lists every channel with
+  why it was not used, and says the fix (``--emg LABEL``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NoReturn
 
 from ..errors import RecordingError
 from ..frames import StreamKind
 
 # canonical_unit and factor live in units (the one home of conversion factors); re-exported for readers.
 from ..units import canonical_unit, factor, is_acc_unit, is_emg_unit
-from .registry import check_rate
+from .registry import RATE_LIMITS_HZ, check_rate
 
-__all__ = ["Column", "canonical_unit", "factor", "pick_channels"]
+__all__ = ["Column", "canonical_unit", "factor", "is_leg_emg", "not_raw_emg", "pick_channels"]
 
 log = logging.getLogger(__name__)
 
-_EMG_LABEL: Final = re.compile(r"emg", re.IGNORECASE)
-_OTHER_SIGNAL_LABEL: Final = re.compile(r"ecg|ekg|eeg|eog|acc", re.IGNORECASE)
 _ACC_LABEL: Final = re.compile(r"acc", re.IGNORECASE)
+#: Labels that look like EMG: used for the preference and to make a skip note a WARNING.
+_EMG_LIKE_LABEL: Final = re.compile(r"emg|chin|submental", re.IGNORECASE)
+#: Leg EMG as PSG exports and EMG labs name it; LAT/RAT = left/right anterior tibialis.
+_LEG_LABEL: Final = re.compile(r"tibial|gastroc|soleus|calf|perone|leg", re.IGNORECASE)
+_LEG_TOKENS: Final = frozenset({"ta", "lat", "rat", "lta", "rta", "tib", "gas", "gc", "sol", "lleg", "rleg"})
+#: What another signal's label, transducer or prefilter says, in the order checked; the first match is the
+#: reason given. Envelopes come first so an "EMG RMS" channel is called what it is.
+_NOT_RAW_EMG: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
+    (re.compile(r"envelope|\benv\b|rms|integrat|rectif|smooth", re.I), "an envelope/RMS channel, not raw EMG"),
+    (re.compile(r"ecg|ekg", re.I), "ECG"),
+    (re.compile(r"eeg", re.I), "EEG"),
+    (re.compile(r"eog", re.I), "EOG"),
+    (re.compile(r"sao2|spo2|\bsat\b|pleth|oxim|pulse", re.I), "oximetry (SaO2/SpO2/pleth)"),
+    (
+        re.compile(r"resp|flow|thor|abdo|chest|belt|nasal|cannula|snor|breath|effort|pressure|cpap|co2", re.I),
+        "respiration",
+    ),
+    (re.compile(r"position|\bpos\b", re.I), "body position"),
+    (re.compile(r"light|\blux\b", re.I), "light"),
+    (re.compile(r"\bdc ?\d*\b", re.I), "a DC input"),
+    (re.compile(r"temp|thermo|thermis", re.I), "temperature"),
+    (re.compile(r"event|marker|trigger|status|hypno|stage", re.I), "an event marker"),
+    (re.compile(r"acc", re.I), "acceleration"),
+)
+#: 10-20 (and 10-10) EEG electrodes and references, and EOG electrodes as AASM names them (E1/E2, LOC/ROC).
+_EEG_TOKEN: Final = re.compile(
+    r"fp[12z]|af[3-8z]|f[1-8z]|fc[1-6z]|ft[7-9]|c[1-6z]|cp[1-6z]|t[3-8]|tp[7-9]|p[1-8z]|po[3-8z]|o[12z]|a[12]|m[12]"
+)
+_EOG_TOKEN: Final = re.compile(r"e[12]|loc|roc")
+#: BioSemi's ABC cap layout names electrodes A1..A32, B1..B32, ...; 32 or more such labels in one file
+#: are an EEG cap (MNE's 128-channel test file has A1..H32 and I1..I8), not 32 EMG sites.
+_CAP_LABEL: Final = re.compile(r"[a-z]\d{1,2}", re.IGNORECASE)
+_CAP_MIN_CHANNELS: Final = 32
+#: A low-pass at or below this removes the sEMG band (20-450 Hz, physiology.md §7): the channel is a trend.
+_ENVELOPE_LOWPASS_HZ: Final = 10.0
+_LOWPASS: Final = re.compile(r"\bLP\s*:?\s*(\d+(?:\.\d+)?)\s*Hz", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +105,8 @@ class Column:
     unit: str
     rate_hz: float
     group: str = ""  # channels of one group share one clock, e.g. "stream 'EMG amp'" (XDF); "" = the file's
+    transducer: str = ""  # EDF header fields; "" where the format has none
+    prefilter: str = ""
 
     def describe(self) -> str:
         where = f", {self.group}" if self.group else ""
@@ -80,40 +135,118 @@ def _listing(columns: Sequence[Column]) -> str:
     return ", ".join(c.describe() for c in columns) or "no signal channels"
 
 
+def not_raw_emg(column: Column) -> tuple[str, bool] | None:
+    """Why ``column`` is not a raw EMG channel, and whether the reason is its rate; None if it is one."""
+    label = column.label
+    # A prefilter field only speaks of filtering ("HP:DC LP:500Hz" is a raw channel without high-pass), so
+    # only its envelope words count; label and transducer name the signal.
+    checks = (
+        ("label", label, _NOT_RAW_EMG),
+        ("transducer", column.transducer, _NOT_RAW_EMG),
+        ("prefilter", column.prefilter, _NOT_RAW_EMG[:1]),
+    )
+    for source, text, patterns in checks:
+        for pattern, what in patterns:
+            if text and pattern.search(text):
+                quoted = "" if source == "label" else f" ({text!r})"  # the label is already in every note
+                return f"{source} says {what}{quoted}", False
+    if not (_EMG_LIKE_LABEL.search(label) or is_leg_emg(label)):
+        tokens = [t for t in re.split(r"[^a-z0-9]+", label.lower()) if t]
+        if tokens and all(_EOG_TOKEN.fullmatch(t) or _EEG_TOKEN.fullmatch(t) for t in tokens):
+            kind = "EOG" if any(_EOG_TOKEN.fullmatch(t) for t in tokens) else "EEG"
+            return f"{kind} (the label is made of 10-20 electrode names)", False
+    if not column.is_emg_unit:
+        unit = f"unit {column.unit!r}" if column.unit else "no unit"
+        if _EMG_LIKE_LABEL.search(label) or is_leg_emg(label):
+            # Not guessed: a wrong guess between uV and mV scales the signal by 1000.
+            return f"looks like EMG but has {unit}, not a voltage (uV, mV, V); fix the unit in the file", False
+        return f"{unit}, not a voltage (uV, mV, V)", False
+    low, high = RATE_LIMITS_HZ[StreamKind.EMG]
+    rate = column.rate_hz
+    if not (math.isfinite(rate) and 0 < rate <= high):
+        return f"sample rate {rate:g} Hz is not a plausible EMG rate ({low:g}..{high:g} Hz); corrupt header?", True
+    if rate < low:
+        return (
+            f"sample rate {rate:g} Hz is far below what raw sEMG needs (>= {low:g} Hz; PSG leg EMG is sampled "
+            "at >= 200 Hz): an envelope or trend channel",
+            True,
+        )
+    lowpass = _LOWPASS.search(column.prefilter)
+    if lowpass and float(lowpass[1]) <= _ENVELOPE_LOWPASS_HZ:
+        return f"prefilter {column.prefilter.strip()!r} removes the EMG band (20-450 Hz): an envelope", False
+    return None
+
+
+def is_leg_emg(label: str) -> bool:
+    """Whether ``label`` names a leg muscle or leg EMG as PSG exports do (``LAT``, ``Tib L``, ``Leg/R``)."""
+    tokens = {t.rstrip("0123456789") for t in re.split(r"[^a-z0-9]+", label.lower())}
+    return bool(_LEG_LABEL.search(label) or tokens & _LEG_TOKENS)
+
+
 def _detect_emg(path: str, columns: Sequence[Column]) -> list[Column]:
     candidates = []
+    rejected: list[tuple[Column, str, bool]] = []
     for c in columns:
-        if _OTHER_SIGNAL_LABEL.search(c.label):
-            continue
-        if c.is_emg_unit:
+        if c.is_acc_unit:
+            continue  # an ACC axis; _detect_acc decides about it
+        why = not_raw_emg(c)
+        if why is None:
             candidates.append(c)
-        elif _EMG_LABEL.search(c.label):
-            log.warning(
-                "%s: channel %r looks like EMG but its unit %r is not a voltage (uV, mV, V); skipped. "
-                "Fix the unit in the file to use it",
-                path,
-                c.label,
-                c.unit,
-            )
-    labelled = [c for c in candidates if _EMG_LABEL.search(c.label)]
-    if labelled and len(labelled) < len(candidates):
+            continue
+        rejected.append((c, *why))
+        emg_like = bool(_EMG_LIKE_LABEL.search(c.label) or is_leg_emg(c.label))
+        log.log(
+            logging.WARNING if emg_like else logging.INFO,
+            "%s: channel %r not used as EMG: %s",
+            path,
+            c.label,
+            why[0],
+        )
+    cap = [c for c in candidates if _CAP_LABEL.fullmatch(c.label)]
+    if len(cap) >= _CAP_MIN_CHANNELS:
+        cap_why = f"one of {len(cap)} EEG cap electrodes (BioSemi ABC layout: A1..A32, B1..)"
+        log.info("%s: %d channels (%s .. %s) not used as EMG: %s", path, len(cap), cap[0].label, cap[-1].label, cap_why)
+        candidates = [c for c in candidates if c not in cap]
+        rejected += [(c, cap_why, False) for c in cap]
+    if not candidates:
+        _no_emg(path, columns, rejected)
+    preferred = [c for c in candidates if is_leg_emg(c.label)] or [
+        c for c in candidates if _EMG_LIKE_LABEL.search(c.label)
+    ]
+    if preferred and len(preferred) < len(candidates):
         log.warning(
-            "%s: using the channels labelled EMG (%s) and ignoring the other voltage channels (%s); "
+            "%s: using the %s channels (%s) and ignoring the other voltage channels (%s); "
             "name the channels with --emg to choose differently",
             path,
-            ", ".join(c.label for c in labelled),
-            ", ".join(c.label for c in candidates if c not in labelled),
+            "leg EMG" if is_leg_emg(preferred[0].label) else "EMG-labelled",
+            ", ".join(c.label for c in preferred),
+            ", ".join(c.label for c in candidates if c not in preferred),
         )
-        candidates = labelled
-    if not candidates:
-        raise RecordingError(
-            path,
-            "no EMG channel found. EMG is recognised by a voltage unit (uV, mV, V); the file has: "
-            f"{_listing(columns)}. Name the EMG channel(s) with --emg LABEL, or give them a voltage unit",
-        )
+        candidates = preferred
     candidates = _one_stream(path, StreamKind.EMG, candidates)
     check_rate(path, StreamKind.EMG, candidates[0].rate_hz, channel=candidates[0].label)
     return candidates
+
+
+def _no_emg(path: str, columns: Sequence[Column], rejected: Sequence[tuple[Column, str, bool]]) -> NoReturn:
+    """The error for a file without raw EMG: every channel and why it was not used, and the fix."""
+    by_rate = [c for c, _, rate in rejected if rate]
+    if by_rate and not any(0 < c.rate_hz <= RATE_LIMITS_HZ[StreamKind.EMG][1] for c in by_rate):
+        # Every would-be EMG channel has an impossible rate: the header/stream info is corrupt; say that.
+        check_rate(path, StreamKind.EMG, by_rate[0].rate_hz, channel=by_rate[0].label)
+    channel = by_rate[0].label if len(by_rate) == 1 else None  # the one channel that was nearly EMG
+    reasons = {c.index: why for c, why, _ in rejected}
+    listing = (
+        "; ".join(f"{c.describe()}: {reasons.get(c.index, 'an acceleration axis')}" for c in columns)
+        or "no signal channels"
+    )
+    raise RecordingError(
+        path,
+        f"no EMG channel found: no channel is raw surface EMG (a voltage unit such as uV/mV/V, sampled at "
+        f">= {RATE_LIMITS_HZ[StreamKind.EMG][0]:g} Hz). The file has: {listing}. If one of them is raw EMG, "
+        "name it with --emg LABEL",
+        channel=channel,
+    )
 
 
 def _detect_acc(path: str, columns: Sequence[Column]) -> list[Column]:
@@ -191,7 +324,8 @@ def _named(path: str, columns: Sequence[Column], labels: Sequence[str], kind: St
     if len({(c.rate_hz, c.group) for c in chosen}) > 1:
         raise RecordingError(
             path,
-            f"{flag}: the named channels come from different streams or rates ({_listing(chosen)}); "
+            f"{flag}: the named channels come from different streams or rates (different sample rates or "
+            f"clocks: {_listing(chosen)}); "
             "name channels of one stream",
         )
     if kind is StreamKind.ACC and len(chosen) != 3:

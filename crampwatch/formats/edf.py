@@ -4,29 +4,16 @@ Suffixes ``.edf``, ``.bdf`` and ``.rec`` (old EDF name); the content decides EDF
 
 Which channels are EMG and ACC
 ------------------------------
-``--emg LABEL ...`` / ``--acc X Y Z`` (the ``emg``/``acc`` arguments) name the channels and switch
-auto-detection off for that stream. A named channel must exist (the error lists the labels in the file),
-must carry a unit of the right kind (a voltage for EMG, an acceleration for ACC), and the named channels
-must share one sample rate; ``--acc`` needs exactly three labels, given in x, y, z order. ``acc=()``
-means "no ACC".
-
-Without them, channels are picked by their physical dimension (the unit in the header):
-
-* The EDF+/BDF+ annotation channel is never a signal.
-* **EMG** = channels whose dimension is a voltage (``uV``, ``µV``, ``mV``, ``V``, ``nV``), except those
-  whose label names another signal (ECG/EKG, EEG, EOG, ACC/accel). If any of them is labelled ``EMG``
-  (any case), only the EMG-labelled ones are used, so a polysomnogram's EEG derivations (``C3-A2``) or
-  respiration channels in µV are not mistaken for EMG.
-* A channel labelled ``EMG`` whose dimension is missing or not a voltage is skipped with a warning: the
-  file does not say whether it is in µV or mV, and a wrong guess scales it by 1000.
-* **ACC** = channels whose dimension is an acceleration (``g``, ``mg``, ``m/s^2``); if some of them are
-  labelled ``acc``/``accel``, only those. Exactly three axes are needed. With 1, 2 or more than 3 the
-  recording is read **without ACC** (``acc=None``) and a warning says how to pick three with ``--acc``:
-  padding missing axes or guessing which three of six belong together would feed the detector a wrong
-  movement signal, and EMG alone is still usable. Axes whose labels end in x, y, z are put in that order.
-* Channels of one stream must share one sample rate. If they do not, the channels with the highest rate
-  are kept and the others dropped with a warning. EMG and ACC rates are independent (e.g. 1000 and 50 Hz).
-* No EMG channel at all is an error that lists every channel with its unit and suggests ``--emg LABEL``.
+The EDF+/BDF+ annotation channels are never signals. The other channels go, with the header's label,
+physical dimension, sample rate, transducer and prefilter fields, to the channel choice shared by every
+reader, :func:`crampwatch.formats.columns.pick_channels` (its module docstring states the rules): channels
+that are not raw EMG (EEG by label or by 10-20 electrode names, EOG, ECG, SaO2/pleth, respiration,
+position, light, DC inputs, temperature, event markers, envelopes such as Sleep-EDF's 1 Hz "EMG
+submental") are skipped with a one-line log note, leg EMG (tibialis, TA, LAT/RAT, gastrocnemius, calf,
+leg) is preferred, and ``--emg``/``--acc`` (the ``emg``/``acc`` arguments) are the final word.
+``acc=()`` means "no ACC". A file without any raw EMG channel is an error listing every channel with
+why it was not used. EDF+D/BDF+D (discontinuous) files are rejected with one line saying to export
+them as continuous EDF+C/BDF+C.
 
 Values are converted to µV (EMG) and g (ACC) from each channel's own dimension. Sample rates must be
 plausible (EMG 50..20000 Hz, ACC 1..5000 Hz). Data are read channel by channel, in chunks, so an 8 h
@@ -57,17 +44,15 @@ import pyedflib
 from ..errors import RecordingError
 from ..frames import StreamKind
 from ..recording import Annotation, Recording, Signal
-from ..units import ACC_UNIT, EMG_UNIT, factor, is_acc_unit, is_emg_unit
-from .registry import check_finite, check_rate, register
+from ..units import ACC_UNIT, EMG_UNIT, factor
+from .columns import Column, pick_channels
+from .registry import check_finite, register
 
 __all__ = ["EdfFormat", "parse_annotation_text", "write_edf"]
 
 log = logging.getLogger(__name__)
 
 _ANNOTATION_LABELS: Final = frozenset({"edf annotations", "bdf annotations"})
-_EMG_LABEL: Final = re.compile(r"emg", re.IGNORECASE)
-_OTHER_SIGNAL_LABEL: Final = re.compile(r"ecg|ekg|eeg|eog|acc", re.IGNORECASE)
-_ACC_LABEL: Final = re.compile(r"acc", re.IGNORECASE)
 _TYPE_SUBTYPE: Final = re.compile(r"(?P<type>[^:/]+?) ?[:/] ?(?P<subtype>.*)")
 #: Event types that may be followed by a subtype after a space ("spasm clonus").
 _KNOWN_TYPES: Final = frozenset({"cramp", "spasm", "plm", "fasciculation", "precursor"})
@@ -101,40 +86,27 @@ class EdfFormat:
         return _read(path, emg=emg, acc=acc)
 
 
-@dataclass(frozen=True, slots=True)
-class _Channel:
-    index: int
-    label: str
-    unit: str
-    rate_hz: float
-    n_samples: int
-
-    def describe(self) -> str:
-        return f"{self.label!r} ({self.unit or 'no unit'}, {self.rate_hz:g} Hz)"
-
-
 # --------------------------------------------------------------------------------------------- reading
 
 
 def _read(path: Path, *, emg: Sequence[str] | None, acc: Sequence[str] | None) -> Recording:
     where = str(path)
     with _open(path) as f:
+        # The header's transducer and prefilter say what a channel is when its label does not
+        # ("Ag-AgCl electrodes" vs "thermistor"; "HP:16Hz Rectification LP:0.7Hz" is an envelope).
         channels = [
-            _Channel(
+            Column(
                 i,
                 f.getLabel(i).strip(),
                 f.getPhysicalDimension(i).strip(),
                 f.getSampleFrequency(i),
-                f.samples_in_file(i),
+                transducer=f.getTransducer(i).strip(),
+                prefilter=f.getPrefilter(i).strip(),
             )
             for i in range(f.signals_in_file)
             if f.getLabel(i).strip().lower() not in _ANNOTATION_LABELS
         ]
-        emg_channels = _detect_emg(where, channels) if emg is None else _named(where, channels, emg, StreamKind.EMG)
-        if acc is None:
-            acc_channels = _detect_acc(where, channels)
-        else:
-            acc_channels = _named(where, channels, acc, StreamKind.ACC) if acc else []
+        emg_channels, acc_channels = pick_channels(where, channels, emg=emg, acc=acc)
         emg_signal = _read_signal(where, f, StreamKind.EMG, emg_channels)
         acc_signal = _read_signal(where, f, StreamKind.ACC, acc_channels) if acc_channels else None
         annotations = _annotations(f)
@@ -231,126 +203,9 @@ def _size_problem(path: Path, head: bytes) -> str | None:
     return None
 
 
-def _detect_emg(path: str, channels: Sequence[_Channel]) -> list[_Channel]:
-    candidates = []
-    for c in channels:
-        if _OTHER_SIGNAL_LABEL.search(c.label):
-            continue
-        if is_emg_unit(c.unit):
-            candidates.append(c)
-        elif _EMG_LABEL.search(c.label):
-            log.warning(
-                "%s: channel %r looks like EMG but its physical dimension %r is not a voltage (uV, mV, V); "
-                "skipped. Fix the dimension in the file header to use it",
-                path,
-                c.label,
-                c.unit,
-            )
-    labelled = [c for c in candidates if _EMG_LABEL.search(c.label)]
-    if labelled and len(labelled) < len(candidates):
-        log.warning(
-            "%s: using the channels labelled EMG (%s) and ignoring the other voltage channels (%s); "
-            "name the channels with --emg to choose differently",
-            path,
-            ", ".join(c.label for c in labelled),
-            ", ".join(c.label for c in candidates if c not in labelled),
-        )
-        candidates = labelled
-    if not candidates:
-        listing = ", ".join(c.describe() for c in channels) or "no signal channels"
-        raise RecordingError(
-            path,
-            f"no EMG channel found. EMG is recognised by a voltage unit (uV, mV, V) or an 'EMG' label with "
-            f"a voltage unit; the file has: {listing}. Name the EMG channel(s) with --emg LABEL",
-        )
-    candidates = _one_rate(path, StreamKind.EMG, candidates)
-    check_rate(path, StreamKind.EMG, candidates[0].rate_hz, channel=candidates[0].label)
-    return candidates
-
-
-def _detect_acc(path: str, channels: Sequence[_Channel]) -> list[_Channel]:
-    candidates = [c for c in channels if is_acc_unit(c.unit)]
-    labelled = [c for c in candidates if _ACC_LABEL.search(c.label)]
-    if labelled:
-        candidates = labelled
-    if not candidates:
-        return []
-    candidates = _one_rate(path, StreamKind.ACC, candidates)
-    if len(candidates) != 3:
-        log.warning(
-            "%s: found %d acceleration channel(s) (%s) but need exactly 3 axes; reading without ACC. "
-            "Name the x, y, z axes with --acc X Y Z",
-            path,
-            len(candidates),
-            ", ".join(c.describe() for c in candidates),
-        )
-        return []
-    check_rate(path, StreamKind.ACC, candidates[0].rate_hz, channel=candidates[0].label)
-    axes = [c.label.lower()[-1:] for c in candidates]
-    if sorted(axes) == ["x", "y", "z"]:
-        candidates = sorted(candidates, key=lambda c: c.label.lower()[-1:])
-    return candidates
-
-
-def _one_rate(path: str, kind: StreamKind, channels: list[_Channel]) -> list[_Channel]:
-    """Keep the channels with the highest sample rate, warning about the others."""
-    top = max(c.rate_hz for c in channels)
-    kept = [c for c in channels if c.rate_hz == top]
-    if len(kept) < len(channels):
-        log.warning(
-            "%s: %s channels must share one sample rate; keeping %s at %g Hz, dropping %s",
-            path,
-            kind.value.upper(),
-            ", ".join(repr(c.label) for c in kept),
-            top,
-            ", ".join(c.describe() for c in channels if c.rate_hz != top),
-        )
-    return kept
-
-
-def _named(path: str, channels: Sequence[_Channel], labels: Sequence[str], kind: StreamKind) -> list[_Channel]:
-    """The channels named by --emg/--acc, checked for existence, unit and a common rate."""
-    flag = f"--{kind.value}"
-    chosen = []
-    for label in labels:
-        matches = [c for c in channels if c.label == label.strip()]
-        if not matches:
-            matches = [c for c in channels if c.label.lower() == label.strip().lower()]
-        if len(matches) != 1:
-            listing = ", ".join(c.describe() for c in channels) or "no signal channels"
-            problem = "no channel has this label" if not matches else f"{len(matches)} channels have this label"
-            raise RecordingError(path, f"{flag}: {problem}; the file has: {listing}", channel=label)
-        c = matches[0]
-        if kind is StreamKind.EMG and not is_emg_unit(c.unit):
-            raise RecordingError(
-                path,
-                f"{flag}: physical dimension {c.unit!r} is not a voltage (uV, mV, V), so this channel "
-                "cannot be EMG; pick another channel or fix the dimension in the file header",
-                channel=c.label,
-            )
-        if kind is StreamKind.ACC and not is_acc_unit(c.unit):
-            raise RecordingError(
-                path,
-                f"{flag}: physical dimension {c.unit!r} is not an acceleration (g, mg, m/s^2); pick another "
-                "channel or fix the dimension in the file header",
-                channel=c.label,
-            )
-        check_rate(path, kind, c.rate_hz, channel=c.label)
-        chosen.append(c)
-    if len({c.rate_hz for c in chosen}) > 1:
-        raise RecordingError(
-            path,
-            f"{flag}: the channels have different sample rates ({', '.join(c.describe() for c in chosen)}); "
-            "name channels that share one rate",
-        )
-    if kind is StreamKind.ACC and len(chosen) != 3:
-        raise RecordingError(path, f"{flag} needs exactly 3 labels (the x, y, z axes), got {len(chosen)}")
-    return chosen
-
-
-def _read_signal(path: str, f: pyedflib.EdfReader, kind: StreamKind, channels: Sequence[_Channel]) -> Signal:
+def _read_signal(path: str, f: pyedflib.EdfReader, kind: StreamKind, channels: Sequence[Column]) -> Signal:
     """Read ``channels`` (one shared rate) into a Signal in canonical units, chunk by chunk."""
-    n = min(c.n_samples for c in channels)
+    n = min(f.samples_in_file(c.index) for c in channels)
     data = np.empty((n, len(channels)), dtype=np.float64)
     for j, c in enumerate(channels):
         scale = factor(kind, c.unit)

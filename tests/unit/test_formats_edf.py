@@ -334,12 +334,12 @@ def test_emg_labels_win_over_other_voltage_channels(tmp_path: Path, caplog: pyte
             Chan("EMG chin", "counts", 200, rng.normal(0, 1, 400)),
         ],
     )
-    with caplog.at_level(logging.WARNING, logger="crampwatch.formats"):
+    with caplog.at_level(logging.INFO, logger="crampwatch.formats"):
         rec = read_recording(path)
     assert rec.emg.channel_names == ("Leg EMG L",)
     assert rec.acc is None
-    assert "'EMG chin' looks like EMG" in caplog.text and "'counts'" in caplog.text
-    assert "C3-A2" in caplog.text  # the ignored voltage channel is named
+    assert "'EMG chin' not used as EMG: looks like EMG but has unit 'counts'" in caplog.text
+    assert "'C3-A2' not used as EMG: EEG" in caplog.text  # the ignored voltage channel is named, with why
 
 
 def test_unlabelled_voltage_channels_are_emg(tmp_path: Path) -> None:
@@ -385,7 +385,8 @@ def test_acc_axes_are_ordered_x_y_z_and_mg_is_converted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("chans", "needle", "channel"),
     [
-        ([Chan("EMG", "uV", 10, np.zeros(20))], "EMG sample rate 10.0 Hz is outside", "EMG"),
+        # 10 Hz is not a corrupt header but an envelope/trend channel (skipped, then no EMG is left)
+        ([Chan("EMG", "uV", 10, np.zeros(20))], "'EMG' \\(uV, 10 Hz\\): sample rate 10 Hz is far below", "EMG"),
         ([Chan("EMG", "uV", 30000, np.zeros(30000))], "EMG sample rate 30000.0 Hz is outside", "EMG"),
         (
             [Chan("EMG", "uV", 1000, np.zeros(1000))] + [Chan(f"acc{a}", "g", 8000, np.zeros(8000)) for a in "xyz"],

@@ -172,7 +172,11 @@ def test_emg_channels_come_from_one_stream_and_can_be_named(tmp_path: Path, capl
     path = XdfWriter([emg_stream(), other]).write(tmp_path / "two.xdf")
     with caplog.at_level(logging.WARNING):
         rec = read_recording(path)
-    assert rec.emg.channel_names == ("left emg",)  # the EMG-labelled channel wins, as in EDF
+    # Leg muscles win over an EMG-labelled channel of an EEG amplifier, as a clinician would choose.
+    assert rec.emg.channel_names == ("calf", "tibialis")
+    assert "using the leg EMG channels (calf, tibialis)" in caplog.text and "left emg" in caplog.text
+    only_eeg_amp = XdfWriter([other]).write(tmp_path / "eeg_amp.xdf")
+    assert read_recording(only_eeg_amp).emg.channel_names == ("left emg",)  # C3, C4 are EEG electrodes
     named = read_recording(path, emg=["calf", "tibialis"])
     assert named.emg.channel_names == ("calf", "tibialis")
     with pytest.raises(RecordingError, match="come from different streams or rates"):
