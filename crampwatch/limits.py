@@ -101,11 +101,11 @@ def check_frame(frame: Frame, *, max_frame_s: float = MAX_FRAME_S) -> None:
         raise StreamError(str(err)) from None
     if frame.n_samples:
         # The largest |value| per channel, from the extreme counts, without converting every sample.
-        scales = np.array([c.scale for c in frame.channels]) * unit_factors
-        offsets = np.array([c.offset for c in frame.channels]) * unit_factors
         lowest = frame.data.min(axis=0).astype(np.float64)
         highest = frame.data.max(axis=0).astype(np.float64)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is what this check is looking for
+            scales = np.array([c.scale for c in frame.channels]) * unit_factors
+            offsets = np.array([c.offset for c in frame.channels]) * unit_factors
             peak = np.maximum(np.abs(lowest * scales + offsets), np.abs(highest * scales + offsets))
         limit = VALUE_LIMITS[kind]
         if not np.all(peak <= limit):  # also false for inf/NaN
