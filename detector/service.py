@@ -29,6 +29,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,13 +231,26 @@ class DetectorService:
                 else:
                     if item is None:
                         break
-                    self.handle(*item)
+                    self._guarded(self.handle, *item)
                 if time.monotonic() >= self._next_eviction:
-                    self.evict_idle()
+                    self._guarded(self.evict_idle)
         except BaseException as err:
             # Logged here with its traceback; run_forever sees the thread gone and exits non-zero.
             self.worker_error = err
             log.critical("the detector's worker failed", exc_info=err)
+
+    def _guarded(self, step: Callable[..., object], *args: object) -> None:
+        """Run one step of the worker; the worker goes on whatever it raised.
+
+        handle() has its own net; this one catches what escapes it (a failure while dead-lettering, or
+        in eviction), logs and counts it.
+        """
+        try:
+            step(*args)
+        except Exception as err:
+            self.stats.internal_errors += 1
+            count = self.stats.internal_errors
+            self._error_log.log(logging.ERROR, "internal error #%d in the worker", count, exc_info=err)
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Process one MQTT message (public so tests can drive it directly). Never raises for bad input."""

@@ -5,7 +5,8 @@ and converts units to µV and g; this module acts on its verdicts and places the
 stream's clock. A gap of up to ``MAX_FILL_S`` is filled with no-data filler, so device time stays aligned
 and no event is reported across missing data. A longer one ends the running pipeline and starts a new
 *epoch* at the first frame after it, whose events are reported on the device's original timeline (see
-the long-gap policy in :mod:`crampwatch.continuity`); so does a sequence or device-time jump.
+the long-gap policy in :mod:`crampwatch.continuity`); so does a sequence or device-time jump, and a
+change of rate or channel count.
 
 Every frame first meets the physical limits of :func:`crampwatch.limits.check_frame` (rate, channels,
 samples, scales, values, device time): one that does not is refused with a
@@ -71,8 +72,8 @@ class DeviceStreams:
         """Take one frame (in arrival order); returns events and summaries it completed.
 
         Raises :class:`~crampwatch.errors.FrameError` for a frame beyond physical limits and
-        :class:`~crampwatch.errors.StreamError` for one that does not fit its stream (units, a rate
-        change); the stream's state is then as it was before the frame.
+        :class:`~crampwatch.errors.StreamError` for one whose units are not of its kind; the stream's
+        state is then as it was before the frame.
         """
         check_frame(frame, max_frame_s=self.max_frame_s)
         return self._take(frame)
@@ -167,9 +168,14 @@ class DeviceStreams:
         try:
             step, gap = stream.check(frame)
         except StreamError as err:
-            raise StreamError(
-                f"{self.patient}/{self.device} {err}; restart the device's stream with a new device id"
-            ) from None
+            # A rate or channel change: the samples no longer continue the stream. A new epoch in the new
+            # format, rather than refusing every later frame: a device may be reconfigured, and one forged
+            # frame in another format that opened the device must not make the real stream unusable.
+            log.warning(
+                "%s/%s %s; detection restarts with a new epoch at seq %d", self.patient, self.device, err, frame.seq
+            )
+            stream.stats.jumps += 1
+            return Step.BREAK, None
         if step is Step.DUPLICATE:
             log.info("%s/%s %s: duplicate frame seq %d dropped", self.patient, self.device, frame.kind, frame.seq)
         elif gap is not None and gap.reason:

@@ -152,6 +152,16 @@ def test_a_restarted_device_counting_from_zero_starts_a_new_epoch() -> None:
     assert stats is not None and stats.duplicates == 0 and stats.frames == 40 and streams.epochs == 2
 
 
+def test_a_forged_first_frame_in_another_format_does_not_make_the_real_stream_unusable() -> None:
+    streams = DeviceStreams(None, "p", "d", expect_acc=False)
+    streams.on_frame(emg(0, START_NS, rate=2000.0, n=500, n_channels=4))  # forged: other rate and channels
+    for f in stream(20):
+        streams.on_frame(f)
+    stats = streams.stats(StreamKind.EMG)
+    assert stats is not None and stats.frames == 21 and stats.duplicates == 0 and streams.epochs == 2
+    assert streams.streams[StreamKind.EMG].rate_hz == RATE
+
+
 def test_jumps_beyond_the_bounds_are_breaks_with_a_reason() -> None:
     first = emg(0, START_NS)
     c = StreamContinuity(first)
@@ -316,3 +326,25 @@ def test_serve_exits_non_zero_when_the_worker_dies(tmp_path: Path, monkeypatch: 
 
 def test_every_refusal_is_a_project_error() -> None:
     assert issubclass(FrameError, CrampWatchError) and issubclass(StreamError, CrampWatchError)
+
+
+def test_the_worker_goes_on_when_something_fails_outside_handles_own_net(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, _ = make_service(tmp_path)
+
+    def broken_dead_letter(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(service, "_reject", broken_dead_letter)
+    service._inbox.put((topic("p", "d"), b"junk"))
+    for f in stream(4):
+        service._inbox.put((topic("p", "d"), wire.encode(f)))
+    service._inbox.put(None)
+    try:
+        service._work()  # in this thread: returns at the None
+    finally:
+        service.sinks.close()
+    assert service.worker_error is None
+    assert service.stats.internal_errors == 1
+    assert service.devices[("p", "d")].stats(StreamKind.EMG) is not None
