@@ -19,9 +19,10 @@ Where the bounds come from (shared/reference physiology.md §7 and devices.md):
 * EMG 1-16 channels (the widest listed device, Myo and gForce, has 8: 16 allows one per leg), ACC exactly
   3 (x, y, z; :mod:`crampwatch.continuity` needs them).
 * At most :data:`MAX_FRAME_S` (120 s) of samples per frame, offline files being cut into 30 s chunks
-  (up to 90 s in tests), and :data:`MAX_LIVE_FRAME_S` (10 s) for frames from the network, which carry
-  0.25 s: processing a frame costs about 30x its size, so a longer live frame only serves to make one
-  message cost a lot of memory.
+  (up to 90 s in tests). Frames from the network (collectors send 0.25 s by default, ``replay --frame-s``
+  longer ones) may carry :data:`MAX_LIVE_FRAME_S` (60 s) and at most :data:`MAX_LIVE_FRAME_VALUES`
+  samples x channels: processing a frame costs about 30x its size, so a larger live frame only serves to
+  make one message cost a lot of memory.
 * Scales finite and > 0; samples, once in µV or g, within ±10 V (EMG electrodes saturate at millivolts)
   and ±1,000 g (sensors go to ±16 g, high-g ones to ±200 g). Beyond that a value is not a measurement, and
   later arithmetic on it overflows.
@@ -55,9 +56,11 @@ CHANNEL_LIMITS: Final[dict[StreamKind, tuple[int, int]]] = {
 }
 #: Longest frame, in seconds of samples (offline chunks).
 MAX_FRAME_S: Final = 120.0
-#: Longest frame from the network (the detector service), in seconds of samples: 1.6 million values at
-#: most (10 kHz x 16 channels), against 0.25 s in every live frame the collector sends.
-MAX_LIVE_FRAME_S: Final = 10.0
+#: Longest frame from the network (the detector service), in seconds of samples.
+MAX_LIVE_FRAME_S: Final = 60.0
+#: Most samples x channels in a frame from the network: 16 MB as float64, a minute of 8 channels at 4 kHz
+#: (a 0.25 s frame of 8 channels at 1 kHz holds 2,000).
+MAX_LIVE_FRAME_VALUES: Final = 2_000_000
 #: Largest magnitude of a sample in the kind's canonical unit (µV for EMG, g for ACC).
 VALUE_LIMITS: Final[dict[StreamKind, float]] = {
     StreamKind.EMG: 1e7,  # 10 V in µV
@@ -69,7 +72,7 @@ MAX_DEVICE_TIME_NS: Final = 7_258_118_400 * 10**9
 MAX_SEQ: Final = 2**63 - 1
 
 
-def check_frame(frame: Frame, *, max_frame_s: float = MAX_FRAME_S) -> None:
+def check_frame(frame: Frame, *, max_frame_s: float = MAX_FRAME_S, max_values: int | None = None) -> None:
     """Raise :class:`FrameError` naming the first physical limit ``frame`` breaks; return if it meets all.
 
     A unit that is not one of the kind's is a :class:`StreamError`, as everywhere else.
@@ -87,6 +90,10 @@ def check_frame(frame: Frame, *, max_frame_s: float = MAX_FRAME_S) -> None:
     if frame.n_samples > max_frame_s * frame.rate_hz:
         raise FrameError(
             f"{name} frame holds {frame.n_samples} samples, more than {max_frame_s:g} s at {frame.rate_hz:g} Hz"
+        )
+    if max_values is not None and frame.n_samples * n_ch > max_values:
+        raise FrameError(
+            f"{name} frame holds {frame.n_samples} samples x {n_ch} channels, more than the {max_values} allowed"
         )
     for ch in frame.channels:
         if not (np.isfinite(ch.scale) and ch.scale > 0 and np.isfinite(ch.offset)):

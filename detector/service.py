@@ -19,7 +19,8 @@ Bad input never stops the service (anyone who can publish on the broker can send
   returns 1, so ``serve`` exits non-zero and systemd or compose restarts it.
 * Memory. At most ``max_devices`` devices are kept; one that has sent nothing for ``device_idle_s`` is
   finished (its events are written) and freed. Frames from the network are at most
-  :data:`~crampwatch.limits.MAX_LIVE_FRAME_S` long.
+  :data:`~crampwatch.limits.MAX_LIVE_FRAME_S` long and hold at most
+  :data:`~crampwatch.limits.MAX_LIVE_FRAME_VALUES` samples x channels.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import paho.mqtt.client as mqtt
 from crampwatch import wire
 from crampwatch.errors import BrokerError, CrampWatchError, FrameError, StreamError
 from crampwatch.frames import Frame
-from crampwatch.limits import MAX_LIVE_FRAME_S
+from crampwatch.limits import MAX_LIVE_FRAME_S, MAX_LIVE_FRAME_VALUES
 from crampwatch.mqtt import connect, make_client
 from crampwatch.topics import StreamTopic, check_id, data_subscriptions
 
@@ -295,7 +296,13 @@ class DetectorService:
                     f"{self.settings.max_devices} devices are streaming already, the most this detector takes "
                     "(--max-devices / CRAMP_MAX_DEVICES); frame of a new device refused"
                 )
-            device = DeviceStreams(self.model, stream.patient, stream.device, max_frame_s=MAX_LIVE_FRAME_S)
+            device = DeviceStreams(
+                self.model,
+                stream.patient,
+                stream.device,
+                max_frame_s=MAX_LIVE_FRAME_S,
+                max_frame_values=MAX_LIVE_FRAME_VALUES,
+            )
         out = device.on_frame(frame)  # a refused frame leaves no state behind for a new device
         if new:
             self.devices[key] = device
@@ -361,8 +368,8 @@ class DetectorService:
         shown = topic if len(topic) <= MAX_TOPIC_SHOWN else topic[:MAX_TOPIC_SHOWN] + "..."
         self._reject_log.log(
             logging.WARNING,
-            "rejected frame on %r: %s (%d from %s, %d in all)",
-            shown,
+            "rejected frame on %s: %s (%d from %s, %d in all)",
+            shown if shown.isprintable() else repr(shown),  # no forged line breaks in the log
             reason,
             counts[key],
             key,

@@ -51,9 +51,12 @@ class DeviceStreams:
         expect_acc: bool | None = None,
         keep_features: bool = False,
         max_frame_s: float = MAX_FRAME_S,
+        max_frame_values: int | None = None,
     ) -> None:
         self.model = model
-        self.max_frame_s = max_frame_s  # the live service allows less than offline chunks need
+        # The live service allows smaller frames than offline chunks need (crampwatch.limits).
+        self.max_frame_s = max_frame_s
+        self.max_frame_values = max_frame_values
         self.keep_features = keep_features
         self.patient = patient
         self.device = device
@@ -75,7 +78,7 @@ class DeviceStreams:
         :class:`~crampwatch.errors.StreamError` for one whose units are not of its kind; the stream's
         state is then as it was before the frame.
         """
-        check_frame(frame, max_frame_s=self.max_frame_s)
+        check_frame(frame, max_frame_s=self.max_frame_s, max_values=self.max_frame_values)
         return self._take(frame)
 
     def _take(self, frame: Frame) -> PipelineOutput:

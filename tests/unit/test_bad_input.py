@@ -23,7 +23,7 @@ from crampwatch import wire
 from crampwatch.continuity import MAX_FILL_S, MAX_SEQ_JUMP, Step, StreamContinuity
 from crampwatch.errors import ConfigError, CrampWatchError, FrameError, StreamError
 from crampwatch.frames import Channel, Frame, StreamKind
-from crampwatch.limits import MAX_DEVICE_TIME_NS, MAX_LIVE_FRAME_S, check_frame
+from crampwatch.limits import MAX_DEVICE_TIME_NS, MAX_LIVE_FRAME_S, MAX_LIVE_FRAME_VALUES, check_frame
 from crampwatch.topics import MAX_ID_LEN, check_id
 from detector.config import DetectorSettings
 from detector.events import Event, Summary
@@ -56,7 +56,8 @@ def stream(count: int, *, seq: int = 0, t0_ns: int = START_NS) -> Iterator[Frame
         (emg(0, START_NS, rate=10.0, n=3), "EMG rate 10 Hz is outside"),
         (emg(0, START_NS, rate=1e6, n=3), "EMG rate 1e+06 Hz"),
         (emg(0, START_NS, n_channels=17), "17 channels"),
-        (emg(0, START_NS, n=round(RATE * MAX_LIVE_FRAME_S) + 1), "more than 10 s"),
+        (emg(0, START_NS, n=round(RATE * MAX_LIVE_FRAME_S) + 1), "more than 60 s"),
+        (emg(0, START_NS, rate=10_000.0, n=200_000, n_channels=16), "more than the 2000000 allowed"),
         (emg(0, START_NS, scale=0.0), "need scale > 0"),
         (emg(0, START_NS, scale=-1.0), "need scale > 0"),
         (emg(0, START_NS, scale=float("inf")), "need scale > 0"),
@@ -68,9 +69,9 @@ def stream(count: int, *, seq: int = 0, t0_ns: int = START_NS) -> Iterator[Frame
 )
 def test_frames_beyond_physical_limits_are_refused_with_the_limit(frame: Frame, words: str) -> None:
     with pytest.raises(FrameError, match=words.replace("+", r"\+")):
-        check_frame(frame, max_frame_s=MAX_LIVE_FRAME_S)
+        check_frame(frame, max_frame_s=MAX_LIVE_FRAME_S, max_values=MAX_LIVE_FRAME_VALUES)
     # and DeviceStreams refuses them before any state changes
-    streams = DeviceStreams(None, "p", "d", max_frame_s=MAX_LIVE_FRAME_S)
+    streams = DeviceStreams(None, "p", "d", max_frame_s=MAX_LIVE_FRAME_S, max_frame_values=MAX_LIVE_FRAME_VALUES)
     with pytest.raises(FrameError):
         streams.on_frame(frame)
     assert streams.streams == {} and streams.pipeline is None

@@ -36,7 +36,7 @@ from crampwatch import settings as settings_mod
 from crampwatch import wire
 from crampwatch.errors import ConfigError, CrampWatchError, FrameError
 from crampwatch.frames import Frame
-from crampwatch.limits import MAX_LIVE_FRAME_S
+from crampwatch.limits import MAX_LIVE_FRAME_S, MAX_LIVE_FRAME_VALUES
 from detector.config import DetectorSettings
 from detector.model import Model, load_model
 from detector.stream import DeviceStreams
@@ -159,7 +159,7 @@ def frame_sequences(draw: st.DrawFn) -> list[bytes]:
 @settings(max_examples=250 * SCALE)
 @given(frame_sequences())
 def test_device_streams_raise_only_project_errors_on_any_decoded_frame(payloads: list[bytes]) -> None:
-    streams = DeviceStreams(model(), "p", "d", max_frame_s=MAX_LIVE_FRAME_S)
+    streams = DeviceStreams(model(), "p", "d", max_frame_s=MAX_LIVE_FRAME_S, max_frame_values=MAX_LIVE_FRAME_VALUES)
     for payload in payloads:
         frame = decoded(payload)
         if frame is None:
