@@ -37,6 +37,20 @@ its timeline right in the way that suits it:
   (:func:`drop_annotated_gaps`), so the detector meets the same holes the live service met and applies
   the same policy: a recorded night gives the events the live service gave.
 
+Jumps. Sequence numbers and device time come from outside, and a frame that claims either far from where
+the stream is must not take the stream with it. So three more things are a :attr:`Step.BREAK` (a new
+epoch, logged with :attr:`Gap.reason`), never a reason to drop later frames:
+
+* ``seq`` more than :data:`MAX_SEQ_JUMP` ahead: no dropout loses that many frames (the counter jumped);
+* device time more than :data:`MAX_FILL_S` away from where the stream is, either way, even with the next
+  ``seq`` (a clock reset, or a frame stamped far off);
+* ``seq`` *below* the next expected one at a device time the epoch has not seen (before its first frame,
+  or after its end): not a redelivery, whose time the stream has seen, but a restarted device counting
+  from 0 again, or real frames after a forged one far ahead. Only a frame whose time lies in the span
+  the epoch covered is a duplicate. Without this, one forged frame with a far-ahead ``seq`` made every
+  later real frame a "duplicate" and silenced the patient; now it costs at most the device time it claimed
+  beyond the real stream, and never more than :data:`MAX_FILL_S`.
+
 Gaps and breaks are counted in :class:`StreamStats` (``gaps``, ``lost_samples``), for the status topic
 and logs. Rate or channel changes mid-stream are errors (:class:`~crampwatch.errors.StreamError`): the
 samples would no longer mean the same thing.
@@ -60,8 +74,10 @@ from .units import UnitError, factors
 
 __all__ = [
     "FILL_BLOCK_S",
+    "MAX_FILL_BLOCK_SAMPLES",
     "MAX_FILL_S",
     "MAX_RECORD_GAP_S",
+    "MAX_SEQ_JUMP",
     "Gap",
     "Step",
     "StreamContinuity",
@@ -76,6 +92,18 @@ FloatArray = npt.NDArray[np.float64]
 MAX_FILL_S: Final = 600.0
 #: Filler is handed out in blocks of at most this many seconds, so memory stays bounded.
 FILL_BLOCK_S: Final = 10.0
+#: And at most this many samples, so a claimed high rate cannot make a block large (memory per block is
+#: bounded whatever the rate; 10 s at 10 kHz, the highest EMG rate crampwatch.limits accepts).
+MAX_FILL_BLOCK_SAMPLES: Final = 100_000
+#: A sequence number further ahead than this is a counter jump, not lost frames: a 600 s dropout of the
+#: smallest frames (one sample at the fastest 2 kHz accelerometer) loses 1.2 million, live frames of 0.25 s
+#: lose 2,400. Such a frame starts a new epoch instead of being taken as the stream's continuation.
+MAX_SEQ_JUMP: Final = 2_000_000
+#: A redelivered frame may start this much before its epoch's first frame and still count as a duplicate
+#: (device clocks and the collector's stamping jitter by far less). There is no slack after the end of what
+#: the epoch has seen: a redelivered frame started before that end, and a slack there would be real frames
+#: silenced after a forged one.
+DUPLICATE_SLACK_NS: Final = 1_000_000_000
 #: Longest hole the recorder fills in its file: longer is a device clock jump, not a dropout.
 MAX_RECORD_GAP_S: Final = 24 * 3600.0
 #: An accelerometer with no reading yet is taken to lie still, supine (the simulator's and most
@@ -89,7 +117,7 @@ class Step(enum.Enum):
     NEXT = "next"  # the frame continues the stream
     DUPLICATE = "duplicate"  # already seen: drop it
     GAP = "gap"  # frames were lost; fill the hole (it is at most MAX_FILL_S), then take the frame
-    BREAK = "break"  # frames were lost over more than MAX_FILL_S; see the long-gap policy
+    BREAK = "break"  # frames lost over more than MAX_FILL_S, or a jump (Gap.reason); see the long-gap policy
 
 
 @dataclass
@@ -101,11 +129,16 @@ class StreamStats:
     duplicates: int = 0
     gaps: int = 0
     lost_samples: int = 0
+    jumps: int = 0  # sequence or device-time jumps that started a new epoch
 
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """Frames lost before a frame: ``missing`` samples (by device time) from ``start_ns`` on."""
+    """Frames lost before a frame: ``missing`` samples (by device time) from ``start_ns`` on.
+
+    ``reason`` is empty for a dropout; for a jump (a :attr:`Step.BREAK` that is no dropout) it says what
+    jumped, for the log. ``missing`` may then be negative (device time went back).
+    """
 
     kind: StreamKind
     first_seq: int
@@ -113,6 +146,7 @@ class Gap:
     start_ns: int
     missing: int
     rate_hz: float
+    reason: str = ""
 
     @property
     def duration_s(self) -> float:
@@ -156,16 +190,39 @@ class StreamContinuity:
                 f"{self.kind.value.upper()} rate/channels changed mid-stream ({self.rate_hz:g} Hz x "
                 f"{self.n_channels} -> {frame.rate_hz:g} Hz x {len(frame.channels)})"
             )
+        missing = round((frame.t0_ns - self.next_t_ns) * self.rate_hz / 1e9)
+        max_fill = MAX_FILL_S * self.rate_hz
         if frame.seq < self.next_seq:
-            self.stats.duplicates += 1
-            return Step.DUPLICATE, None
+            if self.first_t0_ns - DUPLICATE_SLACK_NS <= frame.t0_ns < self.next_t_ns:
+                self.stats.duplicates += 1
+                return Step.DUPLICATE, None
+            return Step.BREAK, self._jump(
+                frame,
+                missing,
+                f"sequence number went back from {self.next_seq} to {frame.seq} at a device time this stream "
+                "has not seen (a restarted device, or frames after a forged one)",
+            )
+        if frame.seq - self.next_seq > MAX_SEQ_JUMP:
+            return Step.BREAK, self._jump(
+                frame, missing, f"sequence number jumped ahead by {frame.seq - self.next_seq} frames"
+            )
+        if abs(missing) > max_fill and (missing < 0 or frame.seq == self.next_seq):
+            return Step.BREAK, self._jump(
+                frame,
+                missing,
+                f"device time jumped by {missing / self.rate_hz:+.1f} s"
+                + (" with no frame missing" if frame.seq == self.next_seq else ""),
+            )
         if frame.seq == self.next_seq:
             return Step.NEXT, None
-        missing = round((frame.t0_ns - self.next_t_ns) * self.rate_hz / 1e9)
         gap = Gap(self.kind, self.next_seq, frame.seq - 1, self.next_t_ns, missing, self.rate_hz)
         self.stats.gaps += 1
         self.stats.lost_samples += max(0, missing)
-        return (Step.BREAK if missing > MAX_FILL_S * self.rate_hz else Step.GAP), gap
+        return (Step.BREAK if missing > max_fill else Step.GAP), gap
+
+    def _jump(self, frame: Frame, missing: int, reason: str) -> Gap:
+        self.stats.jumps += 1
+        return Gap(self.kind, self.next_seq, frame.seq - 1, self.next_t_ns, missing, self.rate_hz, reason)
 
     def accept(self, frame: Frame) -> FloatArray:
         """The frame's samples in µV or g; the stream now continues after it."""
@@ -180,7 +237,7 @@ class StreamContinuity:
 
     def filler(self, gap: Gap) -> Iterator[FloatArray]:
         """Samples standing in for ``gap``, in blocks of at most FILL_BLOCK_S: EMG zeros, ACC held."""
-        block = max(1, round(FILL_BLOCK_S * self.rate_hz))
+        block = max(1, min(round(FILL_BLOCK_S * self.rate_hz), MAX_FILL_BLOCK_SAMPLES))
         if self.kind is StreamKind.EMG:
             value = np.zeros(self.n_channels)
         else:

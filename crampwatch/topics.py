@@ -17,14 +17,32 @@ from .errors import ConfigError
 from .frames import StreamKind
 
 DEFAULT_PREFIX = "cramp/v1"
-_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+#: Longest patient or device id. Ids become topic levels and InfluxDB tags; a bound keeps every topic,
+#: tag and log line short, and makes a flood of long fake ids cost little.
+MAX_ID_LEN = 64
+_ID = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_ID_LEN}}}")
 
 
 def check_id(value: str, what: str) -> str:
-    """Return ``value`` if it is a valid single topic level, else raise ConfigError."""
-    if not _ID.match(value):
-        raise ConfigError(f"{what} {value!r} is not usable in a topic: use 1-64 letters, digits, '-', '_' or '.'")
-    return value
+    """Return ``value`` if it is a valid single topic level, else raise ConfigError saying what is wrong.
+
+    The one definition of an id, for settings and for the ids the detector reads from topics. Only letters,
+    digits, ``-``, ``_`` and ``.`` pass, so no MQTT wildcard (``+``, ``#``), no level separator (``/``),
+    nothing InfluxDB line protocol escapes (``\\``, space, ``,``, ``=``, ``"``: two such ids could land
+    on the same tag) and no control character. ``fullmatch``, not ``match``: ``$`` would let a trailing
+    newline through.
+    """
+    if _ID.fullmatch(value):
+        return value
+    if not value:
+        problem = "is empty"
+    elif len(value) > MAX_ID_LEN:
+        problem = f"is {len(value)} characters long, more than {MAX_ID_LEN}"
+    else:
+        bad = sorted({c for c in value if not (c.isascii() and (c.isalnum() or c in "_.-"))})
+        problem = "contains " + ", ".join(repr(c) for c in bad)
+    shown = value if len(value) <= MAX_ID_LEN else value[:MAX_ID_LEN] + "..."
+    raise ConfigError(f"{what} {shown!r} {problem}: use 1-{MAX_ID_LEN} letters, digits, '-', '_' or '.'")
 
 
 def check_prefix(prefix: str) -> str:

@@ -47,6 +47,17 @@ class DetectorSettings(ServiceSettings):
     )
     model: Path = Field(DEFAULT_MODEL, description="model file (.skops) with its .card.json beside it")
     publish_events: bool = Field(True, description="also publish each event as JSON on <prefix>/<patient>/events")
+    max_devices: int = Field(
+        5000,
+        ge=1,
+        description="most devices streaming at once; frames from further new devices are dead-lettered",
+    )
+    device_idle_s: float = Field(
+        1800.0,
+        gt=0,
+        le=7 * 86400,
+        description="seconds without a frame after which a device's detection is finished and its state freed",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     @field_validator("influx_url")

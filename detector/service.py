@@ -2,8 +2,25 @@
 
 paho's network thread only enqueues (topic, payload); one worker thread decodes, runs the pipelines and
 writes the sinks, so a slow sink never blocks the network loop and the order of each stream is kept.
-A malformed frame or a stream with unusable units is logged with its reason and skipped; the service and
-the other streams go on.
+
+Bad input never stops the service (anyone who can publish on the broker can send it):
+
+* The edge. A frame is refused when its topic's ids are not valid ids (:func:`crampwatch.topics.check_id`),
+  when it does not decode (:mod:`crampwatch.wire`), when it breaks a physical limit
+  (:mod:`crampwatch.limits`, checked by :class:`~detector.stream.DeviceStreams` before any state
+  changes) or does not fit its stream (units, a rate change), and when ``max_devices`` devices are
+  streaming already. A refused frame goes to the dead letter (file and ``<prefix>/dead-letter``) with the
+  reason, is counted per device (:attr:`ServiceStats.rejected_by_device`), is logged (rate-limited, with
+  running counts) and never reaches a pipeline.
+* Anything else that goes wrong with one frame (a bug, a library error no check foresaw) is caught in the
+  worker, logged with the device, dead-lettered with the reason and counted in
+  :attr:`ServiceStats.internal_errors`; that device's state is finished and dropped, since it may be
+  broken, and its next frame starts afresh. If the worker thread ends anyway, :meth:`run_forever`
+  returns 1, so ``serve`` exits non-zero and systemd or compose restarts it.
+* Memory. At most ``max_devices`` devices are kept; one that has sent nothing for ``device_idle_s`` is
+  finished (its events are written) and freed. Frames from the network are at most
+  :data:`~crampwatch.limits.MAX_LIVE_FRAME_S` long and hold at most
+  :data:`~crampwatch.limits.MAX_LIVE_FRAME_VALUES` samples x channels.
 
 For dashboards and alerts the worker also writes, to InfluxDB sinks, a heartbeat per recording device every
 ``heartbeat_s`` of wall time (data received or not, seconds silent, lag, rejected frames), and each collector
@@ -17,19 +34,24 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from crampwatch import wire
-from crampwatch.errors import BrokerError, FrameError, SinkError, StreamError
+from crampwatch.errors import BrokerError, CrampWatchError, FrameError, SinkError, StreamError
+from crampwatch.frames import Frame
+from crampwatch.limits import MAX_LIVE_FRAME_S, MAX_LIVE_FRAME_VALUES
 from crampwatch.mqtt import connect, make_client
-from crampwatch.topics import StreamTopic, data_subscriptions, status_topic
+from crampwatch.topics import StreamTopic, check_id, data_subscriptions, status_topic
 
 from .config import DetectorSettings
 from .events import Event, Heartbeat
 from .model import Model
+from .pipeline import PipelineOutput
 from .sinks import DeadLetterFile, InfluxSink, JsonlSink, MqttEventSink, Sink, SinkSet
 from .sinks.mqtt import dead_letter_publisher
 from .stream import DeviceStreams
@@ -38,14 +60,57 @@ log = logging.getLogger(__name__)
 
 #: A device silent this long is no longer "recording": its heartbeats stop.
 RECORDING_GIVE_UP_S = 12 * 3600
+#: How often the worker looks for idle devices to evict (seconds of wall time).
+EVICT_EVERY_S = 5.0
+#: Key under which rejected frames are counted when their topic's ids are not valid ids.
+INVALID_ID_KEY = "(invalid id)"
+#: Key under which rejected frames are counted once ``max_devices`` other keys are counted already.
+OTHER_KEY = "(other)"
+#: A dead-letter record keeps at most this many characters of a topic (a topic can be 64 KiB long).
+MAX_TOPIC_SHOWN = 200
 
 
 @dataclass
 class ServiceStats:
     messages: int = 0
     rejected_frames: int = 0
+    #: Rejected frames per "patient/device" (INVALID_ID_KEY, OTHER_KEY beyond max_devices keys).
+    rejected_by_device: dict[str, int] = field(default_factory=dict)
+    #: Unexpected exceptions survived while handling a frame (each one a bug to look at).
+    internal_errors: int = 0
     events: int = 0
+    evicted_devices: int = 0
     finished_devices: set[tuple[str, str]] = field(default_factory=set)
+
+
+class RateLimitedLog:
+    """At most ``burst`` lines per ``interval_s``; the next line that passes says how many were held back.
+
+    Why: a flood of bad frames (or one broken device sending 4 a second all night) must not turn the log
+    into the flood; the running counts in each line still tell how much happened.
+    """
+
+    def __init__(self, logger: logging.Logger, *, interval_s: float = 60.0, burst: int = 10) -> None:
+        self.logger = logger
+        self.interval_s = interval_s
+        self.burst = burst
+        self._window_start = -float("inf")
+        self._in_window = 0
+        self.suppressed = 0
+
+    def log(self, level: int, msg: str, *args: object, exc_info: BaseException | None = None) -> None:
+        now = time.monotonic()
+        if now - self._window_start >= self.interval_s:
+            self._window_start, self._in_window = now, 0
+        if self._in_window >= self.burst:
+            self.suppressed += 1
+            return
+        self._in_window += 1
+        if self.suppressed:
+            msg += " (%d similar lines held back before this one)"
+            args = (*args, self.suppressed)
+            self.suppressed = 0
+        self.logger.log(level, msg, *args, exc_info=exc_info)
 
 
 class DetectorService:
@@ -56,11 +121,15 @@ class DetectorService:
         self.heartbeat_s = heartbeat_s
         self._last_data: dict[tuple[str, str], float] = {}  # wall time of the last frame per device
         self._newest_ns: dict[tuple[str, str], int] = {}  # device time of the newest summary
-        self._rejected: dict[tuple[str, str], int] = {}
         self._beat_data: set[tuple[str, str]] = set()  # devices that sent data since the last beat
         self.model = model
         self.stats = ServiceStats()
         self.devices: dict[tuple[str, str], DeviceStreams] = {}
+        self._last_seen: OrderedDict[tuple[str, str], float] = OrderedDict()  # oldest first, for eviction
+        self._next_eviction = 0.0
+        self._reject_log = RateLimitedLog(log)
+        self._error_log = RateLimitedLog(log, burst=5)
+        self.worker_error: BaseException | None = None  # why the worker thread ended, if it did by itself
         self.events_log: deque[Event] = deque(maxlen=10_000)  # recent events, for the demo and tests
         self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._stop = threading.Event()
@@ -129,17 +198,30 @@ class DetectorService:
         self.client.disconnect()
         self.sinks.close()
 
-    def run_forever(self) -> None:
+    def run_forever(self) -> int:
+        """Serve until interrupted (exit code 0) or until the worker thread ends by itself (exit code 1).
+
+        The worker survives every error of a single frame, so it ending means the service cannot go on;
+        a non-zero code lets systemd or compose restart it instead of leaving a detector that does nothing.
+        """
         worker = self.start()
+        code = 0
         try:
             while worker.is_alive():
                 worker.join(0.5)
+            if not self._stop.is_set():
+                log.critical(
+                    "the detector's worker stopped (%s); exiting with code 1 so that the service is restarted",
+                    f"{type(self.worker_error).__name__}: {self.worker_error}" if self.worker_error else "no error",
+                )
+                code = 1
         except KeyboardInterrupt:
             log.info("stopping")
         finally:
             self.stop()
             worker.join(10)
             self.close()
+        return code
 
     def wait_finished(self, devices: set[tuple[str, str]], timeout_s: float) -> bool:
         """Block until every (patient, device) in ``devices`` has ended its streams (demo and tests)."""
@@ -156,18 +238,40 @@ class DetectorService:
 
     def _work(self) -> None:
         next_beat = time.monotonic() + self.heartbeat_s
-        while not self._stop.is_set():
-            try:
-                item = self._inbox.get(timeout=max(0.0, next_beat - time.monotonic()))
-            except queue.Empty:
-                pass
-            else:
-                if item is None:
-                    break
-                self.handle(*item)
-            if time.monotonic() >= next_beat:
-                self.beat()
-                next_beat = time.monotonic() + self.heartbeat_s
+        try:
+            while not self._stop.is_set():
+                # A timeout, so idle devices are evicted and heartbeats written without traffic.
+                wait_s = min(1.0, max(0.0, next_beat - time.monotonic()))
+                try:
+                    item = self._inbox.get(timeout=wait_s)
+                except queue.Empty:
+                    pass
+                else:
+                    if item is None:
+                        break
+                    self._guarded(self.handle, *item)
+                if time.monotonic() >= self._next_eviction:
+                    self._guarded(self.evict_idle)
+                if time.monotonic() >= next_beat:
+                    self._guarded(self.beat)
+                    next_beat = time.monotonic() + self.heartbeat_s
+        except BaseException as err:
+            # Logged here with its traceback; run_forever sees the thread gone and exits non-zero.
+            self.worker_error = err
+            log.critical("the detector's worker failed", exc_info=err)
+
+    def _guarded(self, step: Callable[..., object], *args: object) -> None:
+        """Run one step of the worker; the worker goes on whatever it raised.
+
+        handle() has its own net; this one catches what escapes it (a failure while dead-lettering, or
+        in eviction), logs and counts it.
+        """
+        try:
+            step(*args)
+        except Exception as err:
+            self.stats.internal_errors += 1
+            count = self.stats.internal_errors
+            self._error_log.log(logging.ERROR, "internal error #%d in the worker", count, exc_info=err)
 
     def _influx_sinks(self) -> list[InfluxSink]:
         return [sink for sink in self.sinks.sinks if isinstance(sink, InfluxSink)]
@@ -189,7 +293,7 @@ class DetectorService:
                     data_received=key in self._beat_data,
                     silent_s=round(now - last, 1),
                     lag_s=round(now - newest / 1e9, 1) if newest is not None else 0.0,
-                    rejected_frames=self._rejected.get(key, 0),
+                    rejected_frames=self.stats.rejected_by_device.get(f"{key[0]}/{key[1]}", 0),
                 )
             )
         self._beat_data.clear()
@@ -203,11 +307,13 @@ class DetectorService:
 
     def _on_status(self, patient: str, device: str, payload: bytes) -> None:
         try:
+            check_id(patient, "patient id")
+            check_id(device, "device id")
             status = json.loads(payload)
             if not isinstance(status, dict):
                 raise ValueError("not a JSON object")
-        except ValueError as err:
-            log.warning("ignored status of %s/%s: %s", patient, device, err)
+        except (CrampWatchError, ValueError) as err:
+            self._reject_log.log(logging.WARNING, "ignored a status message: %s", err)
             return
         for sink in self._influx_sinks():
             try:
@@ -215,8 +321,14 @@ class DetectorService:
             except SinkError as err:
                 log.warning("device status not written: %s", err)
 
+    def _forget(self, key: tuple[str, str]) -> None:
+        """Drop what the heartbeats keep of a device whose streams ended or were freed."""
+        for table in (self._last_data, self._newest_ns):
+            table.pop(key, None)
+        self._beat_data.discard(key)
+
     def handle(self, topic: str, payload: bytes) -> None:
-        """Process one MQTT message (public so tests can drive it directly)."""
+        """Process one MQTT message (public so tests can drive it directly). Never raises for bad input."""
         self.stats.messages += 1
         prefix = self.settings.topic_prefix
         parts = topic[len(prefix) + 1 :].split("/") if topic.startswith(prefix + "/") else []
@@ -226,31 +338,143 @@ class DetectorService:
         stream = StreamTopic.parse(topic, prefix)
         if stream is None:
             return
+        frame: Frame | None = None
         try:
+            check_id(stream.patient, "patient id")
+            check_id(stream.device, "device id")
             frame = wire.decode(payload)
             if frame.kind is not stream.kind:
                 raise FrameError(f"frame says {frame.kind} but topic says {stream.kind}", topic=topic)
-        except FrameError as err:
-            self.stats.rejected_frames += 1
-            self._count_rejected((stream.patient, stream.device))
-            log.warning("rejected frame on %s: %s", topic, err.reason)
-            return
+            self._take(stream, frame)
+        except CrampWatchError as err:
+            reason = err.reason if isinstance(err, FrameError) else str(err)
+            self._reject(topic, stream, payload, frame, reason)
+        except Exception as err:  # one frame must never end the worker, whatever it raised
+            self.stats.internal_errors += 1
+            reason = f"internal error {type(err).__name__}: {err}"
+            self._error_log.log(
+                logging.ERROR,
+                "internal error #%d on a frame of %s/%s; its detection restarts at its next frame",
+                self.stats.internal_errors,
+                stream.patient,
+                stream.device,
+                exc_info=err,
+            )
+            self._reject(topic, stream, payload, frame, reason)
+            self._drop_broken((stream.patient, stream.device))
+
+    def _take(self, stream: StreamTopic, frame: Frame) -> None:
         key = (stream.patient, stream.device)
+        device = self.devices.get(key)
+        new = device is None
+        if device is None:
+            if len(self.devices) >= self.settings.max_devices:
+                self.evict_idle()
+            if len(self.devices) >= self.settings.max_devices:
+                raise StreamError(
+                    f"{self.settings.max_devices} devices are streaming already, the most this detector takes "
+                    "(--max-devices / CRAMP_MAX_DEVICES); frame of a new device refused"
+                )
+            device = DeviceStreams(
+                self.model,
+                stream.patient,
+                stream.device,
+                max_frame_s=MAX_LIVE_FRAME_S,
+                max_frame_values=MAX_LIVE_FRAME_VALUES,
+            )
+        out = device.on_frame(frame)  # a refused frame leaves no state behind for a new device
+        if new:
+            self.devices[key] = device
+            log.info("new stream from patient %s device %s", *key)
+        self._last_seen[key] = time.monotonic()
+        self._last_seen.move_to_end(key)
         self._last_data[key] = time.time()
         self._beat_data.add(key)
-        device = self.devices.get(key)
-        if device is None:
-            device = self.devices[key] = DeviceStreams(self.model, stream.patient, stream.device)
-            log.info("new stream from patient %s device %s", *key)
-        try:
-            out = device.on_frame(frame)
-        except StreamError as err:
-            self.stats.rejected_frames += 1
-            self._count_rejected(key)
-            log.warning("rejected frame on %s: %s", topic, err)
-            return
         if out.summaries:
             self._newest_ns[key] = max(s.time_ns for s in out.summaries)
+        self._emit(out)
+        if device.finished:
+            self.devices.pop(key, None)
+            self._last_seen.pop(key, None)
+            self._forget(key)
+            with self._idle:
+                self.stats.finished_devices.add(key)
+                self._idle.notify_all()
+
+    def evict_idle(self, now: float | None = None) -> int:
+        """Finish and free the devices that sent nothing for ``device_idle_s``; returns how many.
+
+        Their pipelines are finished first and what that completes is written, so eviction loses no event.
+        """
+        now = time.monotonic() if now is None else now
+        self._next_eviction = now + EVICT_EVERY_S
+        evicted = 0
+        while self._last_seen:
+            key, seen = next(iter(self._last_seen.items()))
+            if now - seen < self.settings.device_idle_s:
+                break
+            del self._last_seen[key]
+            self._forget(key)
+            device = self.devices.pop(key, None)
+            if device is None:
+                continue
+            try:
+                self._emit(device.finish())
+            except Exception as err:  # a broken device must not stop eviction or the worker
+                self.stats.internal_errors += 1
+                self._error_log.log(logging.ERROR, "finishing idle %s/%s failed", *key, exc_info=err)
+            evicted += 1
+            self.stats.evicted_devices += 1
+            log.info("%s/%s sent nothing for %.0f s: detection finished and its state freed", *key, now - seen)
+        return evicted
+
+    def _drop_broken(self, key: tuple[str, str]) -> None:
+        """After an internal error, finish what can be finished of ``key`` and forget it: its state may be broken."""
+        device = self.devices.pop(key, None)
+        self._last_seen.pop(key, None)
+        self._forget(key)
+        if device is None:
+            return
+        try:
+            self._emit(device.finish())
+        except Exception as err:  # the state is what failed; what it held is lost, and said so
+            self._error_log.log(logging.ERROR, "%s/%s: its unfinished detection is lost", *key, exc_info=err)
+
+    def _reject(self, topic: str, stream: StreamTopic, payload: bytes, frame: Frame | None, reason: str) -> None:
+        """Count, log and dead-letter a frame that must not reach a pipeline."""
+        self.stats.rejected_frames += 1
+        try:
+            key = f"{check_id(stream.patient, 'patient id')}/{check_id(stream.device, 'device id')}"
+        except CrampWatchError:
+            key = INVALID_ID_KEY
+        counts = self.stats.rejected_by_device
+        if key not in counts and len(counts) >= self.settings.max_devices:
+            key = OTHER_KEY  # the counters are bounded too: a flood of ids must not grow them
+        counts[key] = counts.get(key, 0) + 1
+        shown = topic if len(topic) <= MAX_TOPIC_SHOWN else topic[:MAX_TOPIC_SHOWN] + "..."
+        self._reject_log.log(
+            logging.WARNING,
+            "rejected frame on %s: %s (%d from %s, %d in all)",
+            shown if shown.isprintable() else repr(shown),  # no forged line breaks in the log
+            reason,
+            counts[key],
+            key,
+            self.stats.rejected_frames,
+        )
+        record: dict[str, Any] = {"topic": shown, "bytes": len(payload)}
+        if frame is not None:
+            record.update(
+                stream=frame.kind.value,
+                seq=frame.seq,
+                t0_ns=frame.t0_ns,
+                rate_hz=frame.rate_hz,
+                channels=len(frame.channels),
+                samples=frame.n_samples,
+            )
+        if self.sinks.dead_letter is not None:
+            self.sinks.dead_letter.add_records("detector", "frame", reason, [record])
+
+    def _emit(self, out: PipelineOutput) -> None:
         for event in out.events:
             log.info(
                 "%s %s/%s at %.1f s for %.1f s (confidence %.2f, peak %.0f uV)",
@@ -266,13 +490,3 @@ class DetectorService:
             self.sinks.write(out.events, out.summaries)
             self.stats.events += len(out.events)
             self.events_log.extend(out.events)
-        if device.finished:
-            self.devices.pop(key, None)
-            for table in (self._last_data, self._newest_ns, self._rejected):
-                table.pop(key, None)
-            with self._idle:
-                self.stats.finished_devices.add(key)
-                self._idle.notify_all()
-
-    def _count_rejected(self, key: tuple[str, str]) -> None:
-        self._rejected[key] = self._rejected.get(key, 0) + 1

@@ -5,7 +5,13 @@ and converts units to µV and g; this module acts on its verdicts and places the
 stream's clock. A gap of up to ``MAX_FILL_S`` is filled with no-data filler, so device time stays aligned
 and no event is reported across missing data. A longer one ends the running pipeline and starts a new
 *epoch* at the first frame after it, whose events are reported on the device's original timeline (see
-the long-gap policy in :mod:`crampwatch.continuity`). Live MQTT frames and offline files both come
+the long-gap policy in :mod:`crampwatch.continuity`); so does a sequence or device-time jump, and a
+change of rate or channel count.
+
+Every frame first meets the physical limits of :func:`crampwatch.limits.check_frame` (rate, channels,
+samples, scales, values, device time): one that does not is refused with a
+:class:`~crampwatch.errors.FrameError` before any state changes, so that nothing a sensor could not have
+sent reaches the pipeline. Live MQTT frames and offline files both come
 through here, so both paths run the same code.
 """
 
@@ -17,6 +23,7 @@ import logging
 from crampwatch.continuity import MAX_FILL_S, FloatArray, Gap, Step, StreamContinuity, StreamStats
 from crampwatch.errors import StreamError
 from crampwatch.frames import Frame, StreamKind
+from crampwatch.limits import MAX_FRAME_S, check_frame
 
 from .events import Event
 from .model import Model
@@ -25,6 +32,11 @@ from .pipeline import DevicePipeline, PipelineOutput
 __all__ = ["DeviceStreams", "StreamStats"]
 
 log = logging.getLogger(__name__)
+
+#: Accelerometer frames kept while a device's EMG has not started (they are placed on the EMG clock once
+#: it does). Live, EMG starts within a frame or two; the bound only stops an ACC-only sender from growing
+#: the list without end. The oldest go first.
+MAX_EARLY_ACC_FRAMES = 1_000
 
 
 class DeviceStreams:
@@ -38,8 +50,13 @@ class DeviceStreams:
         *,
         expect_acc: bool | None = None,
         keep_features: bool = False,
+        max_frame_s: float = MAX_FRAME_S,
+        max_frame_values: int | None = None,
     ) -> None:
         self.model = model
+        # The live service allows smaller frames than offline chunks need (crampwatch.limits).
+        self.max_frame_s = max_frame_s
+        self.max_frame_values = max_frame_values
         self.keep_features = keep_features
         self.patient = patient
         self.device = device
@@ -55,7 +72,16 @@ class DeviceStreams:
         self.finished = False
 
     def on_frame(self, frame: Frame) -> PipelineOutput:
-        """Take one frame (in arrival order); returns events and summaries it completed."""
+        """Take one frame (in arrival order); returns events and summaries it completed.
+
+        Raises :class:`~crampwatch.errors.FrameError` for a frame beyond physical limits and
+        :class:`~crampwatch.errors.StreamError` for one whose units are not of its kind; the stream's
+        state is then as it was before the frame.
+        """
+        check_frame(frame, max_frame_s=self.max_frame_s, max_values=self.max_frame_values)
+        return self._take(frame)
+
+    def _take(self, frame: Frame) -> PipelineOutput:
         out = PipelineOutput()
         if self.finished:
             log.warning(
@@ -68,6 +94,15 @@ class DeviceStreams:
             return out
         if frame.kind is StreamKind.ACC and self.pipeline is None:
             self._early_acc.append(frame)  # placed on the EMG clock once EMG starts
+            if len(self._early_acc) > MAX_EARLY_ACC_FRAMES:
+                dropped = self._early_acc.pop(0)
+                log.warning(
+                    "%s/%s: no EMG yet after %d accelerometer frames; dropped ACC frame seq %d",
+                    self.patient,
+                    self.device,
+                    MAX_EARLY_ACC_FRAMES,
+                    dropped.seq,
+                )
             return out
         stream = self.streams.get(frame.kind)
         if stream is None:
@@ -83,7 +118,7 @@ class DeviceStreams:
             return out
         if step is Step.BREAK:
             out.extend(self._new_epoch(frame.kind))
-            out.extend(self.on_frame(frame))  # the frame opens the new epoch (ACC: waits for EMG to)
+            out.extend(self._take(frame))  # the frame opens the new epoch (ACC: waits for EMG to)
             return out
         if gap is not None:
             out.extend(self._fill_gap(stream, gap))
@@ -91,7 +126,7 @@ class DeviceStreams:
         if frame.kind is StreamKind.EMG and self._early_acc:
             early, self._early_acc = self._early_acc, []
             for acc_frame in early:
-                out.extend(self.on_frame(acc_frame))
+                out.extend(self._take(acc_frame))
         if frame.end_of_stream:
             self._ended.add(frame.kind)
             out.extend(self._maybe_finish())
@@ -136,11 +171,25 @@ class DeviceStreams:
         try:
             step, gap = stream.check(frame)
         except StreamError as err:
-            raise StreamError(
-                f"{self.patient}/{self.device} {err}; restart the device's stream with a new device id"
-            ) from None
+            # A rate or channel change: the samples no longer continue the stream. A new epoch in the new
+            # format, rather than refusing every later frame: a device may be reconfigured, and one forged
+            # frame in another format that opened the device must not make the real stream unusable.
+            log.warning(
+                "%s/%s %s; detection restarts with a new epoch at seq %d", self.patient, self.device, err, frame.seq
+            )
+            stream.stats.jumps += 1
+            return Step.BREAK, None
         if step is Step.DUPLICATE:
             log.info("%s/%s %s: duplicate frame seq %d dropped", self.patient, self.device, frame.kind, frame.seq)
+        elif gap is not None and gap.reason:
+            log.warning(
+                "%s/%s %s: %s at seq %d; detection restarts with a new epoch at this frame",
+                self.patient,
+                self.device,
+                gap.kind,
+                gap.reason,
+                frame.seq,
+            )
         elif gap is not None:
             log.warning(
                 "%s/%s %s: frames %d..%d lost (%.1f s of data)%s",

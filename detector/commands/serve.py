@@ -23,5 +23,5 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_settings(args)
     logging.getLogger().setLevel(cfg.log_level)
     model = open_model(cfg, args)  # before connecting: a bad model must not look like a broker problem
-    DetectorService(cfg, model).run_forever()
-    return 0
+    # Non-zero when the worker died: systemd or compose restarts a detector that stopped working.
+    return DetectorService(cfg, model).run_forever()

@@ -9,6 +9,10 @@ must neither block the items behind it nor lose it. The item goes here, one JSON
 ``record`` holds the event's or summary's fields as the detector made them (events also carry
 ``onset_ns`` and ``duration_s``), so an operator can fix the cause and write them again.
 
+Frames the detector refuses at its edge (beyond physical limits, a bad id, a stream they do not fit)
+come here too, with ``"sink": "detector"``, ``"kind": "frame"`` and a ``record`` that says where the frame
+came from and what it claimed (topic, size, and the header fields once it decoded), never its samples.
+
 The file is created only when the first item arrives, so a healthy run leaves no empty file behind.
 With ``mirror`` each line is also handed to a callable as it arrives; the service uses it to publish the
 line on MQTT (``<prefix>/dead-letter``) so that an alert can fire at night, not when someone reads a file.
@@ -56,12 +60,14 @@ class DeadLetterFile:
         self._failing = False
 
     def add(self, sink: str, kind: str, reason: str, items: Sequence[Event | Summary]) -> None:
+        self.add_records(sink, kind, reason, [record_of(item) for item in items])
+
+    def add_records(self, sink: str, kind: str, reason: str, records: Sequence[dict[str, Any]]) -> None:
+        """Dead-letter ``records`` (JSON-ready dicts) with ``reason``; :meth:`add` for events and summaries."""
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         lines = [
-            json.dumps(
-                {"time": now, "sink": sink, "kind": kind, "reason": reason, "record": record_of(item)}, sort_keys=True
-            )
-            for item in items
+            json.dumps({"time": now, "sink": sink, "kind": kind, "reason": reason, "record": record}, sort_keys=True)
+            for record in records
         ]
         self._backlog.extend(lines)
         if self.mirror is not None:

@@ -75,6 +75,7 @@ def _service(mosquitto: MosquittoServer, db: InfluxTestDatabase | None, tmp_path
         influx_token="x",
         influx_bucket=db.bucket if db else "x",
         events_file=tmp_path / "events.jsonl",
+        dead_letter_file=tmp_path / "dead-letter.jsonl",  # refused frames are dead-lettered: not into the cwd
     )
     return DetectorService(settings, load_model())
 

@@ -120,7 +120,10 @@ class OneThreadService(DetectorService):
 
 def _service(broker: MosquittoServer, tmp_path: Path, model: Model) -> DetectorService:
     settings = DetectorSettings(
-        mqtt_url=broker.url, client_id=f"det-{tmp_path.name[-20:]}", events_file=tmp_path / "events.jsonl"
+        mqtt_url=broker.url,
+        client_id=f"det-{tmp_path.name[-20:]}",
+        events_file=tmp_path / "events.jsonl",
+        dead_letter_file=tmp_path / "dead-letter.jsonl",
     )
     return OneThreadService(settings, model)
 
