@@ -162,6 +162,12 @@ def load_model(path: Path | str | None = None) -> Model:
             f"{str(expected)[:12]}...): it was changed after training. Restore the original file or "
             "retrain with `cramp-detector train`."
         )
+    # The same verified bytes with the same card give the same model: reuse it rather than unpack 27 MB
+    # again (evaluate, batch workers and the tests load the shipped model many times). Every check above
+    # still runs on each call, so a replaced or damaged file is never served from here.
+    verified = (str(model_path.resolve()), actual, json.dumps(card, sort_keys=True))
+    if verified in _VERIFIED:
+        return _VERIFIED[verified]
     try:
         untrusted = sio.get_untrusted_types(file=model_path)
     except Exception as err:  # skops raises several types for a corrupt archive
@@ -198,7 +204,13 @@ def load_model(path: Path | str | None = None) -> Model:
     for est in (estimator, emg_estimator):
         if est is not None and tuple(str(c) for c in est.classes_) != classes:
             raise ModelError(f"model {model_path}: classes in the card and in the estimator differ")
-    return Model(estimator=estimator, classes=classes, card=card, path=model_path, emg_estimator=emg_estimator)
+    model = Model(estimator=estimator, classes=classes, card=card, path=model_path, emg_estimator=emg_estimator)
+    _VERIFIED[verified] = model
+    return model
+
+
+#: Models loaded so far, by (resolved path, file sha256, card); see load_model.
+_VERIFIED: dict[tuple[str, str, str], Model] = {}
 
 
 def _check_trees(estimator: Any, n_features: int, model_path: Path) -> None:
