@@ -72,9 +72,20 @@ step "ruff format --check ."
 step "mypy"
 .venv/bin/mypy
 
-step "pytest $*"
 rc=0
-.venv/bin/pytest "$@" || rc=$?
+if (($#)); then
+    step "pytest $*"
+    .venv/bin/pytest "$@" || rc=$?
+else
+    # Unit tests on both cores (pure code, no shared servers); the integration tests one at a time, since
+    # they start real servers and some measure what a real broker and database do under a fault.
+    step "pytest -m 'not integration' -n 2"
+    .venv/bin/pytest -m "not integration" -n 2 || rc=$?
+    if ((rc == 0)); then
+        step "pytest -m integration"
+        .venv/bin/pytest -m integration || rc=$?
+    fi
+fi
 if ((rc == 5)); then
     echo "error: pytest collected no tests (exit code 5); that counts as a failure." >&2
 fi
