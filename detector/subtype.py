@@ -44,7 +44,8 @@ marked as tuned were set on simulated nights apart from every evaluation seed (d
 The measurements come from what the pipeline already keeps per 0.5 s window (``seg_rms``: the 50 ms
 envelope of each window's new hop; ``baseline``: the resting RMS; ``gravity`` and the ACC activity of the
 2 s ACC window), over the event and a few windows either side, so no sample buffer is added. A spasm
-longer than the pipeline's minute of history is judged on its last minute.
+longer than 50 s is judged on its last 50 s (``REACH_WINDOWS``), so the subtype never depends on how the
+samples were chunked.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .features import ACC_NAMES, EMG_NAMES
+from .features.context import PAST
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -90,6 +92,11 @@ HELD_AFTER_S = 5.0
 RETURN_FROM_S = 1.5  # the leg pulled up moves back: a movement 1.5-3.5 s after the offset...
 RETURN_MIN_G = 0.02  # (tuned) ...of at least this SD of |acc| (rest is 1-2 mg)
 PRE_S = 0.5  # the "before" gravity is the 2 s ACC window ending this long before the onset
+# How far back from its last window a spasm is looked at. When the segmenter closes a spasm (the merge gap,
+# ~8 windows, after its last window) the pipeline's history still holds PAST windows before the deciding
+# one; how many more depends on how the samples were chunked. Reading no further back than this keeps the
+# subtype independent of the chunking, as every other part of an event is.
+REACH_WINDOWS = PAST - 20
 
 _ACTIVITY = (EMG_NAMES + ACC_NAMES).index("acc_log_activity")
 
@@ -142,10 +149,10 @@ class Decision:
 def span_from_windows(table: Windows, first: int, last: int, seg_s: float, hop_s: float) -> SpasmSpan:
     """The span of a spasm made of windows ``first..last`` (inclusive), from the pipeline's history.
 
-    Windows no longer (or not yet) in the history are left out; a spasm longer than the history's minute
-    of past is judged on its last minute.
+    A spasm longer than ``REACH_WINDOWS`` is judged on its last ``REACH_WINDOWS`` windows (50 s), without
+    its onset movement.
     """
-    lo_k, hi_k = table.first, table.first + len(table)
+    lo_k, hi_k = max(table.first, last - REACH_WINDOWS), table.first + len(table)
     # The envelope: window k holds the 10 segments of its new hop, [end_k - hop, end_k]. The event runs
     # from end_first - 1.5 hop to end_last - 0.5 hop, so windows first-1..last cover it.
     a, b = max(first - 1, lo_k), min(last + 1, hi_k)
@@ -176,7 +183,7 @@ def classify(span: SpasmSpan) -> Decision:
     bursts, contrast = bursts_s(rel[:, channel], span.seg_s)
     longest = max(bursts) if bursts else 0.0
     typical = float(np.median(bursts)) if bursts else 0.0
-    active = sum(bursts) / span.duration_s if span.duration_s > 0 else 1.0
+    active = sum(bursts) / (span.envelope.shape[0] * span.seg_s)
     moved = _movement(span)
     m = Decision(
         "", "", share, longest, len(bursts), moved["moved_deg"], moved["jerk_g"], moved["sagittal_deg"],
@@ -260,7 +267,9 @@ def _movement(span: SpasmSpan) -> dict[str, float]:
     if span.gravity is None or span.activity is None or span.window_t is None:
         return out
     g, t = span.gravity, span.window_t
-    before = int(np.flatnonzero(t <= -PRE_S + 1e-9)[-1]) if t[0] <= -PRE_S + 1e-9 else 0
+    if t[0] > -PRE_S + 1e-9:  # the onset is out of reach (a spasm of over 50 s): its movement is not seen
+        return out
+    before = int(np.flatnonzero(t <= -PRE_S + 1e-9)[-1])
     onset = np.flatnonzero((t > 0) & (t <= MOVE_WITHIN_S + 2.0))  # 2 s ACC windows that hold the onset move
     if onset.size == 0:
         return out

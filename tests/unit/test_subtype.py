@@ -212,3 +212,27 @@ def test_span_from_windows_reads_the_pipelines_history() -> None:
         valid=np.ones(n, bool),
     )  # fmt: skip
     assert span_from_windows(no_acc, 20, 25, SEG_S, HOP_S).gravity is None
+
+
+def test_a_long_spasm_reads_the_same_windows_however_much_history_is_left() -> None:
+    """How far back the history reaches at the close depends on chunking; the span must not."""
+    n, first, last = 400, 100, 300  # a 100 s spasm
+    rng = np.random.default_rng(5)
+    columns = {
+        "seg_rms": rng.uniform(20.0, 80.0, (n, 10, 2)),
+        "baseline": np.full((n, 2), REST_UV),
+        "gravity": np.tile(SUPINE, (n, 1)),
+        "base": rng.uniform(-3.0, -1.0, (n, 20)),
+        "valid": np.ones(n, bool),
+    }
+    spans = []
+    for drop in (last + 9 - 120, last + 9 - 120 - 30, 0):  # PAST rows before the close, more, everything
+        table = WindowTable()
+        table.append(**columns)
+        table.drop_front(drop)
+        spans.append(span_from_windows(table, first, last, SEG_S, HOP_S))
+    for s in spans[1:]:
+        assert np.array_equal(s.envelope, spans[0].envelope)
+        assert s.gravity is not None and spans[0].gravity is not None
+        assert np.array_equal(s.gravity, spans[0].gravity) and classify(s) == classify(spans[0])
+    assert math.isnan(classify(spans[0]).moved_deg)  # the onset is out of reach: no onset movement
