@@ -3,10 +3,11 @@
 Scoring follows ``shared/reference/events.md`` through :mod:`detector.scoring`: a prediction matches a true
 event of the same type at IoU >= 0.2, one to one, greedily by IoU; per type (cramp, spasm, and plm when
 both the truth and the predictions contain it) precision, recall, F1, false alarms per hour and the
-median onset error. Pooled scores sum the counts and hours of every recording. A recording that cannot be
-read or analysed is listed in :attr:`Evaluation.failed` with its error, and the others go on (as in
-``cramp-detector batch``); a recording without truth stops the evaluation, since every later one would
-likely lack it too.
+median onset error; and for the matched spasms the subtype accuracy and confusion table
+(:class:`~detector.scoring.SubtypeScore`). Pooled scores sum the counts and hours of every recording. A
+recording that cannot be read or analysed is listed in :attr:`Evaluation.failed` with its error, and the
+others go on (as in ``cramp-detector batch``); a recording without truth stops the evaluation, since every
+later one would likely lack it too.
 
 What is scored (a :class:`Case` per recording):
 
@@ -45,6 +46,7 @@ from .batch import FILE_ERRORS, file_error
 from .scoring import (
     Interval,
     ScoringError,
+    SubtypeScore,
     TypeScore,
     combine,
     errors,
@@ -316,6 +318,7 @@ class RecordingScore:
     cpu_s: float | None
     scores: dict[str, TypeScore]
     errors: tuple[ScoringError, ...] = ()
+    subtypes: SubtypeScore = field(default_factory=SubtypeScore)
 
     @property
     def x_real_time(self) -> float | None:
@@ -332,6 +335,7 @@ class RecordingScore:
             "cpu_s": None if self.cpu_s is None else round(self.cpu_s, 3),
             "x_real_time": None if self.x_real_time is None else round(self.x_real_time, 1),
             "scores": {k: v.as_dict() for k, v in self.scores.items()},
+            "subtypes": self.subtypes.as_dict(),
             "errors": [e.as_dict() for e in self.errors],
         }
 
@@ -360,9 +364,11 @@ class Evaluation:
     types: tuple[str, ...] = BASE_TYPES
     failed: tuple[FailedCase, ...] = ()
     pooled: dict[str, TypeScore] = field(init=False)
+    subtypes: SubtypeScore = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pooled", combine([r.scores for r in self.recordings]))
+        object.__setattr__(self, "subtypes", SubtypeScore.pooled([r.subtypes for r in self.recordings]))
 
     @property
     def hours(self) -> float:
@@ -416,10 +422,15 @@ class Evaluation:
             f"{self.detector['name']}: {len(self.recordings)} recording(s){failed}, {self.hours:.2f} h{speed}\n"
             + format_table(self.pooled)
         )
+        summary += "\n\n" + self.subtypes.table()
         for label, scores in self.by_accelerometer.items():
             n = sum(r.accelerometer == (label == "with accelerometer") for r in self.recordings)
             summary += f"\n\n{label}: {n} recording(s)\n" + format_table(scores)
+            summary += "\n" + self._subtypes_where(label == "with accelerometer").summary()
         return "\n".join(rows) + "\n\n" + summary
+
+    def _subtypes_where(self, accelerometer: bool) -> SubtypeScore:
+        return SubtypeScore.pooled([r.subtypes for r in self.recordings if r.accelerometer == accelerometer])
 
     def errors_table(self) -> str:
         """Every miss and false prediction of every recording, with what lay near it."""
@@ -449,6 +460,7 @@ class Evaluation:
                     "x_real_time": None if self.x_real_time is None else round(self.x_real_time, 1),
                     "x_real_time_cpu": None if self.x_real_time_cpu is None else round(self.x_real_time_cpu, 1),
                     "scores": {k: v.as_dict() for k, v in self.pooled.items()},
+                    "subtypes": self.subtypes.as_dict(),
                     "by_accelerometer": {
                         label: {k: v.as_dict() for k, v in scores.items()}
                         for label, scores in self.by_accelerometer.items()
@@ -542,6 +554,7 @@ def _scored(
             r.cpu_s,
             score(r.truth, r.predicted, r.hours, types),
             tuple(errors(r.truth, r.predicted, BASE_TYPES)),
+            SubtypeScore.of(r.truth, r.predicted),
         )
         for r in raws
     )

@@ -24,6 +24,9 @@ CSV_FIELDS = (
 class Event:
     """A detected cramp, spasm or periodic limb movement (``plm``).
 
+    ``subtype`` is, for a spasm, one of tonic, clonus, flexor, extensor or myoclonic (``detector/subtype.py``,
+    ``docs/subtypes.md``); empty for cramps and PLMs.
+
     ``precursor_s`` is, for a cramp, how long calf tone was rising before its onset (0: no precursor);
     it is an early-warning signal and not part of the cramp.
 

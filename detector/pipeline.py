@@ -35,6 +35,7 @@ from .features.emg import emg_window_rms
 from .model import Model
 from .plm import LegMovement, PlmScorer
 from .segment import Segment, Segmenter, SegmentRules
+from .subtype import classify, span_from_windows
 from .windows import AccWindower, EmgWindower, EmgWindows
 
 log = logging.getLogger(__name__)
@@ -359,6 +360,7 @@ class DevicePipeline:
         peak: float,
         precursor_s: float = 0.0,
         interrupted_s: float = 0.0,
+        subtype: str = "",
     ) -> Event:
         return Event(
             patient=self.patient,
@@ -368,6 +370,7 @@ class DevicePipeline:
             offset_s=round(offset, 3),
             confidence=round(confidence, 4),
             peak_uv=round(peak, 2),
+            subtype=subtype,
             start_ns=self.start_ns,
             precursor_s=round(precursor_s, 1),
             interrupted_s=round(interrupted_s, 1),
@@ -384,12 +387,26 @@ class DevicePipeline:
             confidence = self.model.calibrated(seg.confidence) if self.model else seg.confidence
             lead = seg.lead_s if seg.type == "cramp" and seg.lead_s >= PRECURSOR_MIN_S else 0.0
             interrupted = seg.interrupted * hop
+            subtype = self._spasm_subtype(seg) if seg.type == "spasm" else ""
             events.append(
                 self._event(
-                    seg.type, onset, offset, confidence, seg.peak_uv, precursor_s=lead, interrupted_s=interrupted
+                    seg.type,
+                    onset,
+                    offset,
+                    confidence,
+                    seg.peak_uv,
+                    precursor_s=lead,
+                    interrupted_s=interrupted,
+                    subtype=subtype,
                 )
             )
         return events
+
+    def _spasm_subtype(self, seg: Segment) -> str:
+        """Tonic, clonus, flexor, extensor or myoclonic (subtype.py), from the windows still in the history."""
+        assert self.emg is not None
+        span = span_from_windows(self._history, seg.first, seg.last, self.emg.seg_s, self.emg.hop_s)
+        return classify(span).subtype
 
     def _plm_events(self, lms: list[LegMovement]) -> list[Event]:
         return [self._event("plm", lm.onset_s, lm.offset_s, 1.0, lm.peak_uv) for lm in lms]

@@ -16,7 +16,7 @@ overlaps it). PLMs are listed but do not decide a pass.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from crampwatch.scenarios import BY_NAME, SCENARIOS, SPASM_SUBTYPES, Scenario, b
 from .events import Event
 from .model import Model
 from .offline import detect_recording
-from .scoring import TypeScore, combine, match, score
+from .scoring import SubtypeScore, TypeScore, combine, match, score
 
 __all__ = ["CrampOutcome", "ScenarioResult", "ScenarioTotals", "check", "format_table", "run_scenarios", "summarize"]
 
@@ -65,6 +65,7 @@ class ScenarioResult:
     cramps: tuple[CrampOutcome, ...]
     spasm_hits: tuple[tuple[str, bool], ...]  # (subtype, matched) per expected spasm
     reasons: tuple[str, ...]  # why it failed; empty when it passed
+    subtypes: SubtypeScore = field(default_factory=SubtypeScore)  # true x given subtype of the matched spasms
 
     @property
     def passed(self) -> bool:
@@ -120,6 +121,7 @@ def check(scenario: Scenario, model: Model, seed: int = 0) -> ScenarioResult:
         cramps,
         _spasm_hits(truth, found),
         tuple(reasons),
+        SubtypeScore.of(truth, found),
     )
 
 
@@ -148,6 +150,7 @@ class ScenarioTotals:
     cramps_true: int
     median_abs_duration_error: float  # over matched cramps; nan when none matched
     spasm_recall_by_subtype: dict[str, tuple[int, int]]  # subtype -> (matched, true)
+    subtypes: SubtypeScore = field(default_factory=SubtypeScore)  # pooled true x given subtype of the matched spasms
 
 
 def summarize(results: Sequence[ScenarioResult]) -> ScenarioTotals:
@@ -168,6 +171,7 @@ def summarize(results: Sequence[ScenarioResult]) -> ScenarioTotals:
         cramps_true=len(cramps),
         median_abs_duration_error=float(np.median(errors)) if errors else float("nan"),
         spasm_recall_by_subtype=by_subtype,
+        subtypes=SubtypeScore.pooled([r.subtypes for r in results]),
     )
 
 
@@ -237,4 +241,5 @@ def _totals_lines(t: ScenarioTotals) -> list[str]:
         out.append(
             "spasm recall by subtype: " + ", ".join(f"{k} {m}/{n}" for k, (m, n) in t.spasm_recall_by_subtype.items())
         )
+    out += t.subtypes.table().splitlines()
     return out

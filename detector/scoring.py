@@ -2,7 +2,8 @@
 
 A prediction matches a true event of the same type when their intervals overlap with IoU >= 0.2, one to
 one, matched greedily by IoU. Reported per type: precision, recall, F1, false alarms per hour and the
-median onset error (predicted minus true, seconds).
+median onset error (predicted minus true, seconds). For the spasms matched so, whose truth names a
+subtype: how often the detector gave the same subtype, and the confusion table (:class:`SubtypeScore`).
 """
 
 from __future__ import annotations
@@ -190,6 +191,88 @@ def split_by_accelerometer(
         "without accelerometer": [s for s, a in zip(scores, has_acc, strict=True) if not a],
     }
     return {label: combine(group) for label, group in groups.items() if group}
+
+
+#: Spasm subtypes in the order tables list them (events.md; detector/subtype.py).
+SPASM_SUBTYPES = ("tonic", "clonus", "flexor", "extensor", "myoclonic")
+
+
+@dataclass(frozen=True)
+class SubtypeScore:
+    """Subtypes of matched spasms: how many of each (true subtype, given subtype) pair.
+
+    Only spasms matched as :func:`score` matches them, and whose truth names a subtype, count: a missed or
+    false spasm is already in the spasm scores. A given subtype of ``""`` (a detector or event file
+    without subtypes) counts as wrong.
+    """
+
+    pairs: tuple[tuple[str, str, int], ...] = ()  # (true, given, count), sorted
+
+    @classmethod
+    def of(cls, truth: Sequence[Interval], predicted: Sequence[Interval]) -> SubtypeScore:
+        t, p, pairs = _matched(truth, predicted, "spasm")
+        counts: dict[tuple[str, str], int] = {}
+        for i, j in pairs:
+            true = getattr(t[i], "subtype", "") or ""
+            if true:
+                key = (true, getattr(p[j], "subtype", "") or "")
+                counts[key] = counts.get(key, 0) + 1
+        return cls(tuple(sorted((a, b, n) for (a, b), n in counts.items())))
+
+    @classmethod
+    def pooled(cls, scores: Sequence[SubtypeScore]) -> SubtypeScore:
+        counts: dict[tuple[str, str], int] = {}
+        for s in scores:
+            for a, b, n in s.pairs:
+                counts[(a, b)] = counts.get((a, b), 0) + n
+        return cls(tuple(sorted((a, b, n) for (a, b), n in counts.items())))
+
+    @property
+    def matched(self) -> int:
+        return sum(n for _, _, n in self.pairs)
+
+    @property
+    def correct(self) -> int:
+        return sum(n for a, b, n in self.pairs if a == b)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.matched if self.matched else float("nan")
+
+    def count(self, true: str, given: str) -> int:
+        return sum(n for a, b, n in self.pairs if a == true and b == given)
+
+    def summary(self) -> str:
+        if not self.matched:
+            return "spasm subtype: no matched spasm with a true subtype"
+        return f"spasm subtype accuracy {self.accuracy:.2f} ({self.correct} of {self.matched} matched spasms)"
+
+    def table(self) -> str:
+        """The accuracy line, then rows = true subtype, columns = given subtype."""
+        if not self.matched:
+            return self.summary()
+        known = list(SPASM_SUBTYPES)
+        others = sorted({x for a, b, _ in self.pairs for x in (a, b)} - set(known))
+        names = known + others
+        label = {name: name or "(none)" for name in names}
+        corner = "true \\ given"
+        width = max(len(corner), *(len(label[n]) for n in names))
+        cols = [max(len(label[n]), 4) for n in names]
+        head = f"{corner:<{width}}" + "".join(f"{label[n]:>{c + 2}}" for n, c in zip(names, cols, strict=True))
+        rows = [self.summary(), head]
+        for a in names:
+            if any(x == a for x, _, _ in self.pairs):
+                cells = "".join(f"{self.count(a, b):>{c + 2}}" for b, c in zip(names, cols, strict=True))
+                rows.append(f"{label[a]:<{width}}{cells}")
+        return "\n".join(rows)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "matched": self.matched,
+            "correct": self.correct,
+            "accuracy": round(self.accuracy, 4) if self.matched else float("nan"),
+            "confusion": [{"true": a, "given": b, "count": n} for a, b, n in self.pairs],
+        }
 
 
 def combine(scores: Sequence[dict[str, TypeScore]]) -> dict[str, TypeScore]:

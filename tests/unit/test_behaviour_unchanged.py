@@ -1,8 +1,9 @@
 """Refactors keep behaviour: the shipped model finds the same events on the same simulated nights.
 
 ``tests/data/golden_events.json`` was first written by the code before the shared core moved into
-``crampwatch/``, and regenerated once on purpose for the cramp episode rules (four cramp offsets 1.5-3.5 s
-later, nothing else). A change that is meant to alter detection regenerates it on purpose, in a commit
+``crampwatch/``, and regenerated on purpose twice: for the cramp episode rules (four cramp offsets 1.5-3.5 s
+later, nothing else), and for spasm subtypes (detector/subtype.py: the subtype of the six spasms filled in,
+no type or time changed). A change that is meant to alter detection regenerates it on purpose, in a commit
 that says why::
 
     python -m tests.unit.test_behaviour_unchanged   # rewrites the golden file

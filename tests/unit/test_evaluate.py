@@ -65,8 +65,10 @@ def test_one_recording_with_truth_csv_prints_table_and_writes_json(
     printed = capsys.readouterr().out
     assert "night.edf" in printed and "precision" not in printed  # the table's own headers
     assert all(word in printed for word in ("type", "prec", "recall", "F1", "FA/h", "onset err s", "cramp", "spasm"))
+    assert "spasm subtype" in printed  # accuracy over matched spasms, or that none was matched
     report = json.loads(out.read_text())
     assert report["detector"]["name"] == "model" and report["types"] == list(SCORED)
+    assert report["pooled"]["subtypes"]["matched"] <= report["pooled"]["scores"]["spasm"]["matched"]
     (row,) = report["recordings"]
     assert row["truth"] == str(tmp_path / "labels.csv") and row["emg_rate_hz"] == 500.0
     assert row["hours"] == pytest.approx(240 / 3600, abs=1e-3) and row["x_real_time"] > 1
@@ -134,6 +136,31 @@ def test_events_csvs_are_scored_instead_of_a_detector(
     assert report["pooled"]["x_real_time"] is None and report["recordings"][0]["detect_s"] is None
     assert "night.edf" in capsys.readouterr().out
     _check_pooled(report)
+
+
+def test_evaluate_prints_spasm_subtype_accuracy_and_confusion(
+    nights: dict[int, Recording], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_edf(_without_annotations(nights[5]), tmp_path / "night.edf")
+    truth = [Annotation("spasm", 20.0, 25.0, "clonus"), Annotation("spasm", 60.0, 61.5, "flexor")]
+    write_annotations(tmp_path / "night.truth.csv", truth)
+    with open(tmp_path / "night.events.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_FIELDS)
+        writer.writerow(["spasm", 20.0, 25.0, 1.0, 100.0, "clonus", 0.0, "p", "d"])
+        writer.writerow(["spasm", 60.0, 61.5, 1.0, 100.0, "extensor", 0.0, "p", "d"])
+    out = tmp_path / "scores.json"
+    argv = ["evaluate", str(tmp_path / "night.edf"), "--events", str(tmp_path / "night.events.csv")]
+    assert main([*argv, "--json", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "spasm subtype accuracy 0.50 (1 of 2 matched spasms)" in printed
+    rows = {
+        line.split()[0]: line.split()[1:] for line in printed.splitlines() if line.startswith(("clonus ", "flexor "))
+    }
+    assert rows == {"clonus": ["0", "1", "0", "0", "0"], "flexor": ["0", "0", "0", "1", "0"]}
+    subtypes = json.loads(out.read_text())["pooled"]["subtypes"]
+    assert (subtypes["matched"], subtypes["correct"], subtypes["accuracy"]) == (2, 1, 0.5)
+    assert {"true": "flexor", "given": "extensor", "count": 1} in subtypes["confusion"]
 
 
 def test_no_events_counts_every_detection_as_a_false_alarm(nights: dict[int, Recording], tmp_path: Path) -> None:

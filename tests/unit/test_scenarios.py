@@ -224,7 +224,7 @@ def test_the_check_runs_scenarios_through_the_shipped_model() -> None:
     table = format_table(results)
     for name in names:
         assert name in table
-    assert "passed" in table and "cramp  P" in table
+    assert "passed" in table and "cramp  P" in table and "spasm subtype" in table
 
 
 def test_unknown_scenario_names_are_refused() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from crampwatch.recording import Annotation
-from detector.scoring import combine, errors, iou, score
+from detector.scoring import SubtypeScore, combine, errors, iou, score
 from detector.segment import Segmenter, SegmentRules
 
 
@@ -19,6 +19,37 @@ def test_iou_and_one_to_one_greedy_matching() -> None:
     assert s["cramp"].false_alarms_per_hour == 1.0
     assert s["cramp"].median_onset_error_s == 5.0
     assert s["spasm"].matched == 0 and s["spasm"].f1 == 0.0
+
+
+def test_subtype_score_counts_matched_spasms_only_true_by_given() -> None:
+    truth = [
+        Annotation("spasm", 10, 20, "clonus"),
+        Annotation("spasm", 30, 32, "flexor"),
+        Annotation("spasm", 40, 41, "myoclonic"),  # missed: not in the subtype table
+        Annotation("spasm", 50, 52, ""),  # no true subtype: not scored for subtype
+        Annotation("cramp", 100, 200),
+    ]
+    pred = [
+        Annotation("spasm", 10, 20, "clonus"),
+        Annotation("spasm", 30, 32, "tonic"),
+        Annotation("spasm", 50, 52, "tonic"),
+        Annotation("spasm", 70, 72, "tonic"),  # false: not in the subtype table
+        Annotation("cramp", 100, 200),
+    ]
+    s = SubtypeScore.of(truth, pred)
+    assert (s.matched, s.correct) == (2, 1) and s.accuracy == 0.5
+    assert (s.count("clonus", "clonus"), s.count("flexor", "tonic"), s.count("flexor", "flexor")) == (1, 1, 0)
+    table = s.table().splitlines()
+    assert table[0] == "spasm subtype accuracy 0.50 (1 of 2 matched spasms)"
+    assert table[1].split() == ["true", "\\", "given", "tonic", "clonus", "flexor", "extensor", "myoclonic"]
+    assert [row.split() for row in table[2:]] == [
+        ["clonus", "0", "1", "0", "0", "0"],
+        ["flexor", "1", "0", "0", "0", "0"],
+    ]
+    pooled = SubtypeScore.pooled([s, s, SubtypeScore()])
+    assert (pooled.matched, pooled.correct) == (4, 2)
+    assert SubtypeScore.of([Annotation("spasm", 0, 1, "tonic")], [Annotation("spasm", 0, 1)]).count("tonic", "") == 1
+    assert "no matched spasm" in SubtypeScore().table()
 
 
 def test_errors_list_misses_and_false_events_with_what_was_near() -> None:
