@@ -212,7 +212,8 @@ def add_arguments(
             dest=name,
             default=None,
             metavar=name.split("_")[-1].upper(),
-            help=f"{field.description} [env {model.env_var(name)}; default: {default_text}]",
+            # argparse expands %-formats in help: a literal % (as in "%2F") must be doubled.
+            help=f"{field.description} [env {model.env_var(name)}; default: {default_text}]".replace("%", "%%"),
         )
 
 
