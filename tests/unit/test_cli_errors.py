@@ -72,6 +72,7 @@ Case = tuple[str, list[str], dict[str, str], str]
 D, C = "cramp-detector", "cramp-collector"
 NOPE_MODEL = {"CRAMP_MODEL": "{nope.skops}"}
 UNKNOWN_KEY = ["--config", "{unknown-key.toml}"]
+PASSWD = ["--passwd-file", "{passwd}"]
 
 CASES: list[Case] = [
     # the programs themselves
@@ -188,10 +189,10 @@ CASES: list[Case] = [
     (C, ["check-config", "--mqtt-url", "mqtt://h:1883", "--mqtt-ca-file", "{a_file.txt}"], {}, "mqtts://"),
     (C, ["check-config", "--mqtt-url", "mqtts://u@h:8883", "--mqtt-password-file", "{missing}"], {}, "does not exist"),
     # provision: checked before any account or secret is written
-    (C, ["provision", "--passwd-file", "{passwd}"], {}, "--device"),
-    (C, ["provision", "--passwd-file", "{passwd}", "--device", "d 1"], {}, "--device"),
-    (C, ["provision", "--passwd-file", "{passwd}", "--device", "d1", "--mosquitto-passwd", "{missing}"], {}, "mosquitto_passwd"),
-    (C, ["provision", "--passwd-file", "{passwd}", "--device", "d1", "--mqtt-url", "mqtt://u:p@h"], {}, "without a user"),
+    (C, ["provision", *PASSWD], {}, "--device"),
+    (C, ["provision", *PASSWD, "--device", "d 1"], {}, "--device"),
+    (C, ["provision", *PASSWD, "--device", "d1", "--mosquitto-passwd", "{missing}"], {}, "mosquitto_passwd"),
+    (C, ["provision", *PASSWD, "--device", "d1", "--mqtt-url", "mqtt://u:p@h"], {}, "without a user"),
     (C, ["provision", "--device", "d1"], {}, "--passwd-file"),
     # the TLS and password files of the detector's broker connection
     (D, ["serve", "--mqtt-url", "mqtts://h:8883", "--mqtt-ca-file", "{missing.pem}"], {}, "does not exist"),

@@ -30,9 +30,7 @@ def _here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def _provision(
-    capsys: pytest.CaptureFixture[str], *argv: str, passwd: Path | None = None
-) -> tuple[int, str, str]:
+def _provision(capsys: pytest.CaptureFixture[str], *argv: str, passwd: Path | None = None) -> tuple[int, str, str]:
     passwd = passwd or Path("passwd")
     code = collector.cli.main(["provision", "--passwd-file", str(passwd), *argv])
     out, err = capsys.readouterr()
@@ -47,7 +45,9 @@ def test_a_device_gets_an_account_a_private_password_file_and_its_settings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    code, out, err = _provision(capsys, "--device", "left-calf", "--patient", "p-017", "--mqtt-url", "mqtts://b.example:8883")
+    code, out, err = _provision(
+        capsys, "--device", "left-calf", "--patient", "p-017", "--mqtt-url", "mqtts://b.example:8883"
+    )
     assert code == 0, err
     secret_file = tmp_path / "p-017.left-calf.mqtt-password"
     password = secret_file.read_text().strip()
@@ -78,7 +78,9 @@ def test_without_a_patient_a_random_pseudonym_is_made(tmp_path: Path, capsys: py
     assert {a.split("/")[0] for a in _accounts(tmp_path / "passwd")} == pseudonyms
 
 
-def test_an_existing_account_keeps_its_password_unless_rotated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_existing_account_keeps_its_password_unless_rotated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _provision(capsys, "--device", "d1", "--patient", "p-1")[0] == 0
     before = _accounts(tmp_path / "passwd")["p-1/d1"]
     code, _, err = _provision(capsys, "--device", "d1", "--patient", "p-1")

@@ -57,7 +57,9 @@ def test_non_cramp_variables_are_none_of_our_business() -> None:
     settings_mod.load(CollectorSettings, None, env={"CRAMPWATCH_X": "1", "MY_CRAMP_Y": "2"})
 
 
-def test_the_error_reaches_the_user_as_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_error_reaches_the_user_as_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CRAMP_PATIENTS", "p-017")
     assert collector.cli.main(["check-config"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -82,9 +84,9 @@ def test_tls_files_need_an_mqtts_url(tmp_path: Path) -> None:
 def test_a_client_certificate_needs_its_key(tmp_path: Path) -> None:
     cert = tmp_path / "c.crt"
     cert.write_text("x")
-    with pytest.raises(ConfigError, match="--mqtt-cert-file .* is set without --mqtt-key-file"):
+    with pytest.raises(ConfigError, match=r"--mqtt-cert-file .* is set without --mqtt-key-file"):
         _load(mqtt_url="mqtts://h:8883", mqtt_cert_file=cert)
-    with pytest.raises(ConfigError, match="--mqtt-key-file .* is set without --mqtt-cert-file"):
+    with pytest.raises(ConfigError, match=r"--mqtt-key-file .* is set without --mqtt-cert-file"):
         _load(mqtt_url="mqtts://h:8883", mqtt_key_file=cert)
 
 
