@@ -225,8 +225,44 @@ def connect_in_background(client: mqtt.Client) -> None:
     while the broker is down, and sends its backlog once it is up)."""
     data = client.user_data_get()
     address: BrokerAddress = data["address"]
+    _log_background_failures(client, address)
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = int(data["session_expiry_s"])
     client.connect_async(address.host, address.port, keepalive=30, clean_start=False, properties=props)
     client.loop_start()
     log.info("connecting to MQTT broker %s in the background (frames are spooled meanwhile)", address)
+
+
+#: While connecting in the background, log the 1st failure and then every this many (about 15 min at
+#: paho's 30 s retry cap): a wrong password or CA must not spool silently all night, nor flood the log.
+BACKGROUND_FAILURE_LOG_EVERY = 30
+
+
+def _log_background_failures(client: mqtt.Client, address: BrokerAddress) -> None:
+    """Log refused CONNACKs and failed connection attempts that paho only retries."""
+    previous_connect: Callable[..., None] | None = client.on_connect
+    previous_fail: Callable[..., None] | None = client.on_connect_fail
+    failures = [0]
+
+    def note(what: str) -> None:
+        failures[0] += 1
+        if failures[0] == 1 or failures[0] % BACKGROUND_FAILURE_LOG_EVERY == 0:
+            log.error("MQTT broker %s: %s (%d attempt(s); frames are spooled meanwhile)", address, what, failures[0])
+
+    def on_connect(c: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if getattr(reason, "is_failure", False):
+            note(
+                f"refused the connection: {reason}. Check the account in the URL and the password "
+                "(--mqtt-password-file), or ask the broker's admin for one (cramp-collector provision)"
+            )
+        if previous_connect is not None:
+            previous_connect(c, userdata, flags, reason, props)
+
+    def on_connect_fail(c: mqtt.Client, userdata: Any) -> None:
+        hint = " and, for mqtts://, that --mqtt-ca-file names the CA that signed its certificate" if address.tls else ""
+        note(f"cannot connect; retrying. Check that the broker is up and reachable{hint}")
+        if previous_fail is not None:
+            previous_fail(c, userdata)
+
+    client.on_connect = on_connect
+    client.on_connect_fail = on_connect_fail

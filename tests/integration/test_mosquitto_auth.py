@@ -33,7 +33,7 @@ import collector.cli
 from collector.publisher import FramePublisher
 from crampwatch.errors import BrokerError
 from crampwatch.frames import Channel, Frame, StreamKind
-from crampwatch.mqtt import MqttAccess, connect, make_client
+from crampwatch.mqtt import MqttAccess, connect, connect_in_background, make_client
 from tests.certs import Pki, make_pki
 from tests.servers import MosquittoServer, find_binary, free_port
 
@@ -344,3 +344,25 @@ def test_mutual_tls_needs_a_client_certificate(tmp_path: Path, pki: Pki) -> None
         device.close()
     finally:
         server.kill()
+
+
+def test_a_spooling_collector_with_a_refused_account_says_so(broker: DeployedBroker, tmp_path: Path) -> None:
+    """``run`` connects in the background and spools; a wrong password must not spool silently all night."""
+    seen = threading.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR and "refused the connection: Not authorized" in record.getMessage():
+                seen.set()
+
+    (tmp_path / "pw").write_text("stale-password\n")
+    client = make_client(broker.device_url(A), "t-stale", access=MqttAccess(password_file=tmp_path / "pw"))
+    client.reconnect_delay_set(1, 1)
+    handler = Watch()
+    logging.getLogger("crampwatch.mqtt").addHandler(handler)
+    try:
+        connect_in_background(client)
+        assert seen.wait(10), "no error logged for a refused account"
+    finally:
+        logging.getLogger("crampwatch.mqtt").removeHandler(handler)
+        client.loop_stop()
