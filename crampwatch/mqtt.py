@@ -137,7 +137,7 @@ def _tls_files(access: MqttAccess) -> list[tuple[str, Path]]:
 def _explain_connect_error(address: BrokerAddress, access: MqttAccess, err: BaseException) -> str:
     """What went wrong reaching the broker, and the fix; TLS failures name the setting to change."""
     if isinstance(err, ssl.SSLCertVerificationError):
-        if "hostname" in str(err.verify_message or err) or "IP address mismatch" in str(err):
+        if "mismatch" in str(err.verify_message or err).lower():  # "Hostname mismatch", "IP address mismatch"
             return (
                 f"the MQTT broker at {address} has a TLS certificate for another host name ({err.verify_message}). "
                 "Connect by the name in its certificate (--mqtt-url / CRAMP_MQTT_URL), or reissue it with this name"
