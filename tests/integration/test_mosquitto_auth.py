@@ -21,7 +21,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -34,6 +34,9 @@ from collector.publisher import FramePublisher
 from crampwatch.errors import BrokerError
 from crampwatch.frames import Channel, Frame, StreamKind
 from crampwatch.mqtt import MqttAccess, connect, connect_in_background, make_client
+from detector.config import DetectorSettings
+from detector.model import Model
+from detector.service import DetectorService
 from tests.certs import Pki, make_pki
 from tests.servers import MosquittoServer, find_binary, free_port
 
@@ -366,3 +369,23 @@ def test_a_spooling_collector_with_a_refused_account_says_so(broker: DeployedBro
     finally:
         logging.getLogger("crampwatch.mqtt").removeHandler(handler)
         client.loop_stop()
+
+
+def test_the_detector_service_connects_over_tls_with_its_password_file(broker: DeployedBroker, tmp_path: Path) -> None:
+    """The service's own connection set-up (detector.service) honours the TLS and password-file settings."""
+    secret = tmp_path / "detector.password"
+    secret.write_text(PASSWORDS["detector"] + "\n")
+    settings = DetectorSettings(
+        mqtt_url=f"mqtts://detector@{broker.host}:{broker.tls_port}",
+        mqtt_password_file=secret,
+        mqtt_ca_file=broker.pki.ca,
+        events_file=tmp_path / "events.jsonl",
+        dead_letter_file=tmp_path / "dead.jsonl",
+        publish_events=False,
+    )
+    service = DetectorService(settings, cast(Model, None))  # the model is not used until frames arrive
+    worker = service.start()  # connected, and the broker confirmed the subscriptions
+    service.stop()
+    worker.join(10)
+    service.close()
+    assert not worker.is_alive() and service.worker_error is None
