@@ -7,14 +7,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from crampwatch.settings import ServiceSettings
+from crampwatch.settings import MqttClientSettings
 from crampwatch.topics import DEFAULT_PREFIX, check_id
 
 
-class CollectorSettings(ServiceSettings):
-    mqtt_url: str = Field(
-        "mqtt://127.0.0.1:1883", description="MQTT broker, mqtt://[user:pass@]host:port or mqtts://..."
-    )
+class CollectorSettings(MqttClientSettings):
+    # mqtt_url and the mqtt_*_file settings come from MqttClientSettings (shared with the detector).
     topic_prefix: str = Field(
         DEFAULT_PREFIX, description="topic prefix; data goes to <prefix>/<patient>/<device>/<stream>"
     )
@@ -57,4 +55,15 @@ class CollectorSettings(ServiceSettings):
 
 
 #: The settings of a command that publishes or records devices over MQTT, without spool or radio.
-MQTT_FIELDS = ("mqtt_url", "topic_prefix", "patient", "device", "client_id", "log_level")
+MQTT_FIELDS = (
+    "mqtt_url",
+    "mqtt_password_file",
+    "mqtt_ca_file",
+    "mqtt_cert_file",
+    "mqtt_key_file",
+    "topic_prefix",
+    "patient",
+    "device",
+    "client_id",
+    "log_level",
+)

@@ -148,6 +148,8 @@ class FramePublisher:
         self._confirmed: list[int] = []  # rows safe to delete
         self._resend: list[int] = []  # rows to send again (connection dropped before their barrier)
         self._rejected_rows: set[int] = set()
+        self._last_refusal = ""  # reason code of the last refused message, e.g. "Not authorized"
+        self._aux_rejected = 0
         self._acks = 0
         self._generation = 0  # +1 per lost connection
         self._connected = client.is_connected()
@@ -218,6 +220,10 @@ class FramePublisher:
             self._lock.notify_all()
             try:
                 while self.spool.count > limit:
+                    if self._rejected_rows and self.spool.count - len(self._rejected_rows) <= limit:
+                        # Only frames the broker refused are left: waiting cannot help (a denied publish
+                        # is refused again), so say so now instead of after the timeout.
+                        raise BrokerError(self._stuck_message(timeout_s))
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise BrokerError(self._stuck_message(timeout_s))
@@ -244,12 +250,20 @@ class FramePublisher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _acl_hint(self) -> str:
+        base = f"{self.prefix}/{self.patient}/{self.device}"
+        return (
+            f"If it is 'Not authorized', this account may not write {base}/emg, /acc, /status and /sync: the "
+            f"deployed broker lets account '{self.patient}/{self.device}' write exactly those "
+            "(cramp-collector provision creates it)."
+        )
+
     def _stuck_message(self, timeout_s: float) -> str:
-        if self._rejected_rows:
+        if self._rejected_rows or self._aux_rejected:
             return (
-                f"{len(self._rejected_rows)} frame(s) were refused by the broker (see the error log, e.g. "
-                f"'Not authorized': check its ACL lets this user write {self.prefix}/{self.patient}/#); "
-                "they stay in the spool"
+                f"{len(self._rejected_rows)} frame(s) and {self._aux_rejected} status or sync message(s) were "
+                f"refused by the broker ({self._last_refusal}). "
+                f"{self._acl_hint()} They stay in the spool"
             )
         return (
             f"{self.spool.count} frame(s) not delivered within {timeout_s:.0f} s: the broker is unreachable "
@@ -341,19 +355,27 @@ class FramePublisher:
     def _reject(self, sent: _Sent, reason: object) -> None:
         if sent.barrier:
             self._barrier_inflight = False
+        self._last_refusal = str(reason)
         if sent.row is None:
-            log.warning("the broker refused an auxiliary message: %s", reason)
+            # A refused barrier is sent again every barrier_delay_s: log the first and then every 1000th.
+            self._aux_rejected += 1
+            if self._aux_rejected == 1 or self._aux_rejected % 1000 == 0:
+                log.error(
+                    "the broker refused %d status or sync message(s) (last reason: %s). %s",
+                    self._aux_rejected,
+                    reason,
+                    self._acl_hint(),
+                )
             return
         self.stats.rejected += 1
         self._rejected_rows.add(sent.row)
         if self.stats.rejected == 1 or self.stats.rejected % 1000 == 0:
             log.error(
                 "the broker refused %d frame(s) (last reason: %s). They stay in the spool and are retried "
-                "on the next start. If the reason is 'Not authorized', let this user write %s/%s/#.",
+                "on the next start. %s",
                 self.stats.rejected,
                 reason,
-                self.prefix,
-                self.patient,
+                self._acl_hint(),
             )
 
     # -- the pump thread ---------------------------------------------------------------------------

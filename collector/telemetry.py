@@ -6,12 +6,14 @@ data arrived, and what to do about it. Topic ``<prefix>/<patient>/<device>/statu
 :func:`crampwatch.topics.status_topic`), JSON, retained, QoS 1::
 
     {"collector": "online", "link": "streaming", "message": "streaming",
-     "profile": "ganglion", "address": "C0:...", "battery_pct": 81, "rssi_dbm": -67,
+     "profile": "ganglion", "battery_pct": 81, "rssi_dbm": -67,
      "connections": 3, "disconnects": 2, "watchdog_resets": 0, "notifications": 123456,
      "samples": {"emg": ..., "acc": ...}, "expected_samples": {"emg": ..., "acc": ...},
      "coverage_pct_by_hour": {"2026-01-01T23:00Z": 99.2, ...},
      "device_lost_samples": {"emg": 12}, "queue_drops": 0, "spool_frames": 0, "spool_mb": 0.0,
      "last_data_age_s": 0.2, "updated": "2026-01-02T03:04:05Z"}
+
+The sensor's Bluetooth address is not in it (privacy, see docs/security.md).
 
 The MQTT last will (set before connecting) replaces it with ``{"collector": "offline", ...}`` if the
 collector dies or loses the broker without saying goodbye; a clean stop publishes
@@ -142,7 +144,8 @@ class StatusReporter:
             "link": s.state.value,
             "message": self.message() if collector == "online" else collector,
             "profile": self.profile_name,
-            "address": s.address,
+            # No Bluetooth address: it identifies the wearable (and so the person wearing it) for good and
+            # would leave this computer; the local log has it for troubleshooting (docs/security.md).
             "battery_pct": s.battery_pct,
             "rssi_dbm": s.rssi,
             "connections": s.connections,

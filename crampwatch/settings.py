@@ -3,26 +3,80 @@
 Each service declares ONE pydantic model (``extra="forbid"``, every field described). This module turns
 it into ``--flags``, reads ``CRAMP_<FIELD>`` environment variables and an optional TOML file, and turns a
 validation failure into a :class:`ConfigError` that names the flag, the variable and the fix.
+
+A ``CRAMP_*`` variable that no setting of either program has is an error too, like an unknown TOML key:
+a misspelt ``CRAMP_MQTT_ULR`` would otherwise be ignored and the default used without a word. The known
+names are the union of both programs' settings (:data:`SETTING_NAMES`), because one environment (a
+shell, a CI job, an ``.env`` file) often serves both programs: the collector ignores ``CRAMP_INFLUX_URL``
+rather than refusing it. Plus the few variables that are not settings (:data:`OTHER_VARIABLES`).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, CrampWatchError
 from .topics import check_prefix
 
+if TYPE_CHECKING:  # imported when used: offline commands need no paho
+    from .mqtt import MqttAccess
+
 ENV_PREFIX = "CRAMP_"
 S = TypeVar("S", bound="ServiceSettings")
+
+#: Every setting of both programs (collector.config.CollectorSettings and detector.config.DetectorSettings).
+#: Written out because the core imports neither app; tests/unit/test_settings_env.py fails when it drifts.
+SETTING_NAMES: frozenset[str] = frozenset(
+    {
+        # both
+        "mqtt_url",
+        "mqtt_password_file",
+        "mqtt_ca_file",
+        "mqtt_cert_file",
+        "mqtt_key_file",
+        "topic_prefix",
+        "client_id",
+        "log_level",
+        # collector
+        "patient",
+        "device",
+        "spool_path",
+        "spool_max_mb",
+        "spool_sync",
+        "ble_silence_s",
+        "ble_backoff_max_s",
+        "ble_scan_timeout_s",
+        "status_interval_s",
+        # detector
+        "session_expiry_s",
+        "influx_url",
+        "influx_token",
+        "influx_org",
+        "influx_bucket",
+        "events_file",
+        "dead_letter_file",
+        "model",
+        "publish_events",
+        "max_devices",
+        "device_idle_s",
+    }
+)
+#: ``CRAMP_*`` variables that are not settings, and who reads them.
+OTHER_VARIABLES: Mapping[str, str] = {
+    "CRAMP_REAL_DATA": "folder of the real recordings for the scenario suite (crampwatch.scenarios)",
+    "CRAMP_REAL_EDF": "folder of real EDF files for tests/unit/test_formats_channels.py",
+    "CRAMP_FUZZ_PROFILE": "hypothesis profile of tests/unit/test_fuzz.py",
+}
 
 
 class ServiceSettings(BaseModel):
@@ -60,6 +114,85 @@ class ServiceSettings(BaseModel):
         return ENV_PREFIX + name.upper()
 
 
+class MqttClientSettings(ServiceSettings):
+    """The MQTT connection settings of both services: one definition, validated once.
+
+    The password comes from ``mqtt_url`` (``mqtt://user:pass@host``) or, better, from
+    ``mqtt_password_file``, so it is in no process list, environment dump or shell history. The TLS files
+    apply to ``mqtts://`` only. Files are checked here, so ``check-config`` reports a wrong path.
+    """
+
+    mqtt_url: str = Field(
+        "mqtt://127.0.0.1:1883",
+        description="MQTT broker, mqtt://[user[:pass]@]host:port or mqtts://... for TLS (user %2F for '/')",
+    )
+    mqtt_password_file: Path | None = Field(
+        None, description="file whose first line is the MQTT password (instead of a password in mqtt_url)"
+    )
+    mqtt_ca_file: Path | None = Field(
+        None, description="CA certificate (PEM) that signed the broker's TLS certificate; unset: the system's CAs"
+    )
+    mqtt_cert_file: Path | None = Field(
+        None, description="client certificate (PEM) for a broker that requires one (with mqtt_key_file)"
+    )
+    mqtt_key_file: Path | None = Field(None, description="private key (PEM, unencrypted) of mqtt_cert_file")
+
+    @model_validator(mode="after")
+    def _mqtt_access(self) -> Self:
+        # ConfigError, not ValueError: these are about several settings at once, and pydantic would report
+        # a ValueError here without any setting's name.
+        def where(name: str) -> str:
+            return f"{self.flag(name)} / {self.env_var(name)}"
+
+        parts = urlsplit(self.mqtt_url)
+        tls_files = [n for n in ("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file") if getattr(self, n) is not None]
+        if tls_files and parts.scheme != "mqtts":
+            raise ConfigError(
+                f"{where(tls_files[0])} is set but --mqtt-url is not mqtts://: use mqtts://host:8883 for TLS, "
+                "or unset the TLS files"
+            )
+        if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
+            pair = ("mqtt_cert_file", "mqtt_key_file")
+            given, missing = pair if self.mqtt_key_file is None else pair[::-1]
+            raise ConfigError(f"{where(given)} is set without {where(missing)}: a client certificate needs both")
+        if self.mqtt_password_file is not None:
+            if parts.password:
+                raise ConfigError(
+                    f"{where('mqtt_password_file')} is set and --mqtt-url holds a password too: keep only the file"
+                )
+            if not parts.username:
+                raise ConfigError(
+                    f"{where('mqtt_password_file')} needs a user name in --mqtt-url (mqtt://USER@host:port)"
+                )
+        files = ["mqtt_password_file"] if self.mqtt_password_file is not None else []
+        for name in files + tls_files:
+            path: Path = getattr(self, name)
+            if not path.expanduser().is_file():
+                problem = "is a folder" if path.expanduser().is_dir() else "does not exist"
+                raise ConfigError(f"{where(name)}: {path} {problem}; give the path of the file")
+            if not os.access(path.expanduser(), os.R_OK):
+                raise ConfigError(f"{where(name)}: {path} is not readable by this user; check its owner and mode")
+        return self
+
+    @property
+    def mqtt_access(self) -> MqttAccess:
+        """The TLS and password files, for :func:`crampwatch.mqtt.make_client`."""
+        from .mqtt import MqttAccess
+
+        return MqttAccess(
+            ca_file=self.mqtt_ca_file,
+            cert_file=self.mqtt_cert_file,
+            key_file=self.mqtt_key_file,
+            password_file=self.mqtt_password_file,
+        )
+
+    @property
+    def mqtt_username(self) -> str | None:
+        """The account name in ``mqtt_url``, decoded (``p-017%2Fleft`` is ``p-017/left``)."""
+        username = urlsplit(self.mqtt_url).username
+        return unquote(username) if username else None
+
+
 def add_arguments(
     parser: argparse.ArgumentParser, model: type[ServiceSettings], fields: Iterable[str] | None = None
 ) -> None:
@@ -79,13 +212,15 @@ def add_arguments(
             dest=name,
             default=None,
             metavar=name.split("_")[-1].upper(),
-            help=f"{field.description} [env {model.env_var(name)}; default: {default_text}]",
+            # argparse expands %-formats in help: a literal % (as in "%2F") must be doubled.
+            help=f"{field.description} [env {model.env_var(name)}; default: {default_text}]".replace("%", "%%"),
         )
 
 
 def load(model: type[S], args: argparse.Namespace | None = None, *, env: dict[str, str] | None = None) -> S:
     """Build the settings from flags (``args``), environment (``env``) and ``args.config``."""
     env = dict(os.environ) if env is None else env
+    check_environment(env)
     values: dict[str, Any] = {}
     config_file = getattr(args, "config", None) if args else None
     if config_file:
@@ -111,6 +246,28 @@ def load(model: type[S], args: argparse.Namespace | None = None, *, env: dict[st
         return model.model_validate(values)
     except ValidationError as err:
         raise ConfigError(_explain(model, err)) from None
+
+
+def known_variables() -> set[str]:
+    """Every ``CRAMP_*`` environment variable either program reads."""
+    return {ServiceSettings.env_var(name) for name in SETTING_NAMES} | set(OTHER_VARIABLES)
+
+
+def check_environment(env: Mapping[str, str]) -> None:
+    """Raise ConfigError for a ``CRAMP_*`` variable that nothing reads, naming the nearest known one."""
+    known = known_variables()
+    unknown = sorted(name for name in env if name.startswith(ENV_PREFIX) and name not in known)
+    if not unknown:
+        return
+    problems = []
+    for name in unknown:
+        near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        problems.append(f"{name}" + (f" (did you mean {near[0]}?)" if near else ""))
+    raise ConfigError(
+        f"unknown environment variable(s) {', '.join(problems)}: no setting of cramp-collector or "
+        "cramp-detector has that name. Fix the spelling or unset it; '--help' of a command lists each "
+        "setting's variable"
+    )
 
 
 def origin(
@@ -162,8 +319,12 @@ SECRET_MASK = "***"  # noqa: S105 - the mask, not a password
 
 
 def is_secret(name: str) -> bool:
-    """Whether the setting ``name`` holds a secret that is never printed (tokens, passwords)."""
-    return any(word in name for word in ("token", "password", "secret"))
+    """Whether the setting ``name`` holds a secret that is never printed (tokens, passwords).
+
+    A ``*_file`` setting holds only the path of a secret (``mqtt_password_file``), which is printed so
+    that ``check-config``'s TOML keeps it.
+    """
+    return not name.endswith("_file") and any(word in name for word in ("token", "password", "secret"))
 
 
 def mask_url(url: str) -> str:
@@ -203,16 +364,17 @@ def to_toml(cfg: ServiceSettings) -> str:
         lines.append(f"# {field.description} [env {cfg.env_var(name)}]")
         shown, was_masked = masked(name, value)
         if was_masked:
-            lines.append(f"# {name} = {_toml_value(shown)}  # secret masked; set it in {cfg.env_var(name)}")
+            lines.append(f"# {name} = {toml_value(shown)}  # secret masked; set it in {cfg.env_var(name)}")
         elif value is None:
             lines.append(f"# {name} =  # unset")
         else:
-            lines.append(f"{name} = {_toml_value(value)}")
+            lines.append(f"{name} = {toml_value(value)}")
         lines.append("")
     return "\n".join(lines)
 
 
-def _toml_value(value: object) -> str:
+def toml_value(value: object) -> str:
+    """``value`` as a TOML value (strings quoted and escaped, paths as strings)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from crampwatch import settings as settings_mod
 from crampwatch.cli import output_file
 from crampwatch.errors import ConfigError, ModelError
-from crampwatch.settings import ServiceSettings, check_http_url
+from crampwatch.settings import MqttClientSettings, check_http_url
 from crampwatch.topics import DEFAULT_PREFIX
 
 from .model import DEFAULT_MODEL, Model
@@ -21,15 +21,15 @@ MODEL_FIELDS = ("model",)
 DEMO_FIELDS = ("mqtt_url", "topic_prefix", "influx_url", "influx_token", "influx_org", "influx_bucket", "model")
 
 
-class DetectorSettings(ServiceSettings):
+class DetectorSettings(MqttClientSettings):
     """Settings of ``cramp-detector serve`` (and the demo)."""
 
-    mqtt_url: str = Field(
-        "mqtt://127.0.0.1:1883", description="MQTT broker, mqtt://[user:pass@]host:port or mqtts://..."
-    )
+    # mqtt_url and the mqtt_*_file settings come from MqttClientSettings (shared with the collector).
     topic_prefix: str = Field(DEFAULT_PREFIX, description="topic prefix; data is <prefix>/<patient>/<device>/<stream>")
     client_id: str = Field(
-        "cramp-detector", description="MQTT client id; keep it fixed so the broker keeps the session"
+        "cramp-detector",
+        description="MQTT client id; keep it fixed so the broker keeps the session (the deployed broker uses the "
+        "account name instead: use_username_as_clientid)",
     )
     session_expiry_s: int = Field(
         86400, ge=0, description="how long the broker keeps our session and queued frames while we are away"

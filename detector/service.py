@@ -135,7 +135,12 @@ class DetectorService:
         self._stop = threading.Event()
         self._idle = threading.Condition()
         self._subscribed = threading.Event()
-        self.client = make_client(settings.mqtt_url, settings.client_id, session_expiry_s=settings.session_expiry_s)
+        self.client = make_client(
+            settings.mqtt_url,
+            settings.client_id,
+            session_expiry_s=settings.session_expiry_s,
+            access=settings.mqtt_access,
+        )
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message

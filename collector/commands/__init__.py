@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import check_config, lsl, profiles, record, replay, run, scan, simulate
+from . import check_config, lsl, profiles, provision, record, replay, run, scan, simulate
 
-COMMANDS: tuple[ModuleType, ...] = (simulate, replay, record, lsl, run, scan, profiles, check_config)
+COMMANDS: tuple[ModuleType, ...] = (simulate, replay, record, lsl, run, scan, profiles, provision, check_config)

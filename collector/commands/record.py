@@ -232,7 +232,9 @@ def run(args: argparse.Namespace) -> int:
     def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         inbox.put((msg.topic, bytes(msg.payload)))  # paho's thread only enqueues
 
-    client = make_client(cfg.mqtt_url, cfg.client_id or f"cramp-recorder-{cfg.patient}-{cfg.device}")
+    client = make_client(
+        cfg.mqtt_url, cfg.client_id or f"cramp-recorder-{cfg.patient}-{cfg.device}", access=cfg.mqtt_access
+    )
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
     client.on_message = on_message

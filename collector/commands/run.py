@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, *, runner_cls: type[BleRunner] = BleRunner) ->
         cfg = cfg.model_copy(update={"device": check_id(profile.name, "device id")})
     spool_path = cfg.spool_path or default_state_dir() / f"spool-{cfg.patient}-{cfg.device}-{profile.name}.db"
     client_id = cfg.client_id or f"cramp-collector-{cfg.patient}-{cfg.device}-{profile.name}"
-    client = make_client(cfg.mqtt_url, client_id)
+    client = make_client(cfg.mqtt_url, client_id, access=cfg.mqtt_access)
     spool = Spool(spool_path, max_bytes=round(cfg.spool_max_mb * 1e6), sync=cfg.spool_sync)
     publisher = FramePublisher(client, cfg.topic_prefix, cfg.patient, cfg.device, spool=spool, window=WINDOW)
 

@@ -96,4 +96,6 @@ def test_run_streams_a_night_and_ends_it_after_duration(mosquitto: MosquittoServ
     assert sum(f.n_samples for f in emg) > 500  # ~2 s at 500 Hz, minus scan and connect time
     assert any(s["link"] == "streaming" for s in statuses)
     assert statuses[-1]["collector"] == "stopped" and statuses[-1]["spool_frames"] == 0
+    # Privacy: the sensor's Bluetooth address identifies its wearer; it stays on the bedside computer.
+    assert not any("address" in s for s in statuses)
     assert spool.exists()

@@ -72,6 +72,7 @@ Case = tuple[str, list[str], dict[str, str], str]
 D, C = "cramp-detector", "cramp-collector"
 NOPE_MODEL = {"CRAMP_MODEL": "{nope.skops}"}
 UNKNOWN_KEY = ["--config", "{unknown-key.toml}"]
+PASSWD = ["--passwd-file", "{passwd}"]
 
 CASES: list[Case] = [
     # the programs themselves
@@ -184,6 +185,19 @@ CASES: list[Case] = [
     (C, ["check-config", "--spool-path", "{a_file.txt/spool.db}"], {}, "is a file"),
     (C, ["check-config", "--patient", "Jane Doe"], {}, "--patient"),
     (C, ["check-config", *UNKNOWN_KEY], {}, "no_such_setting"),
+    (C, ["check-config"], {"CRAMP_MQTT_ULR": "mqtt://h:1883"}, "did you mean CRAMP_MQTT_URL?"),
+    (C, ["check-config", "--mqtt-url", "mqtt://h:1883", "--mqtt-ca-file", "{a_file.txt}"], {}, "mqtts://"),
+    (C, ["check-config", "--mqtt-url", "mqtts://u@h:8883", "--mqtt-password-file", "{missing}"], {}, "does not exist"),
+    # provision: checked before any account or secret is written
+    (C, ["provision", *PASSWD], {}, "--device"),
+    (C, ["provision", *PASSWD, "--device", "d 1"], {}, "--device"),
+    (C, ["provision", *PASSWD, "--device", "d1", "--mosquitto-passwd", "{missing}"], {}, "mosquitto_passwd"),
+    (C, ["provision", *PASSWD, "--device", "d1", "--mqtt-url", "mqtt://u:p@h"], {}, "without a user"),
+    (C, ["provision", "--device", "d1"], {}, "--passwd-file"),
+    # the TLS and password files of the detector's broker connection
+    (D, ["serve", "--mqtt-url", "mqtts://h:8883", "--mqtt-ca-file", "{missing.pem}"], {}, "does not exist"),
+    (D, ["serve", "--mqtt-url", "mqtts://h:8883", "--mqtt-cert-file", "{a_file.txt}"], {}, "--mqtt-key-file"),
+    (D, ["serve"], {"CRAMP_MODLE": "{nope.skops}"}, "did you mean CRAMP_MODEL?"),
 ]
 
 

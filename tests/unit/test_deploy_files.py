@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from collector.config import CollectorSettings
+
 ROOT = Path(__file__).resolve().parents[2]
 _VAR = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
@@ -74,12 +76,13 @@ def test_the_schema_check_has_teeth() -> None:
 def test_compose_services_are_complete_and_their_files_exist() -> None:
     compose = _compose()
     services = compose["services"]
-    assert set(services) == {"mosquitto", "influxdb", "detector", "grafana"}
+    assert set(services) == {"mosquitto", "influxdb", "detector", "demo-collector", "grafana"}
+    assert services["demo-collector"]["profiles"] == ["demo"]  # only with --profile demo
     for name, svc in services.items():
         assert "image" in svc, f"{name}: no image name"
         tag = svc["image"].rpartition(":")[2]
         assert re.fullmatch(r"\d+\.\d+\.\d+", tag), f"{name}: pin the image to a full version, not {tag!r}"
-        if name != "detector":
+        if name not in ("detector", "demo-collector"):
             assert "healthcheck" in svc, f"{name}: no healthcheck"
         for volume in svc.get("volumes", []):
             source = volume.split(":")[0]
@@ -120,13 +123,44 @@ def test_detector_environment_is_valid_settings() -> None:
 def test_mosquitto_needs_accounts_and_acl() -> None:
     conf = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text().splitlines()
     assert "allow_anonymous false" in conf
+    # A listener option: each listener must have it, or that listener lets ids be taken over.
+    listeners = "\n".join(conf).split("\nlistener ")[1:]
+    assert len(listeners) == 2 and all("\nuse_username_as_clientid true\n" in part for part in listeners)
     acl_line = next(line for line in conf if line.startswith("acl_file "))
-    assert acl_line.split()[1] == "/mosquitto/config/acl"
+    assert acl_line.split()[1] == "/mosquitto/config/acl"  # docker-compose.yml mounts deploy/mosquitto there
+    assert "./deploy/mosquitto:/mosquitto/config:ro" in _compose()["services"]["mosquitto"]["volumes"]
     acl = (ROOT / "deploy/mosquitto/acl").read_text()
-    assert "user collector" in acl and "user detector" in acl
+    assert "user detector" in acl and "user reader" in acl and "pattern write cramp/v1/%u/emg" in acl
+    assert "user collector" not in acl  # no shared account: every wearable has its own
     entry = (ROOT / "deploy/mosquitto/entrypoint.sh").read_text()
-    for user in ("detector", "collector"):
-        assert f'mosquitto_passwd -{"c -" if user == "detector" else ""}b "$passwd" {user}' in entry
+    compose = _compose()["services"]
+    for user, variable in (
+        ("detector", "MQTT_DETECTOR_PASSWORD"),
+        ("demo-patient/sim01", "MQTT_DEMO_COLLECTOR_PASSWORD"),
+        ("reader", "MQTT_READER_PASSWORD"),
+    ):
+        assert f'add_account {user} "${variable}"' in entry
+        assert variable in compose["mosquitto"]["environment"]
+    # The healthcheck must not use the detector's account: its client id would take over the session.
+    assert "-u reader" in " ".join(compose["mosquitto"]["healthcheck"]["test"])
+
+
+def test_the_tls_listener_block_is_what_the_entrypoint_cuts_out() -> None:
+    conf = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+    block = re.search(r"^# --- TLS begin.*?^# --- TLS end$", conf, flags=re.MULTILINE | re.DOTALL)
+    assert block is not None
+    assert "listener 8883" in block.group() and "keyfile /mosquitto/certs/server.key" in block.group()
+    outside = conf.replace(block.group(), "")
+    assert "8883" not in outside and "cafile" not in outside
+    assert "sed '/^# --- TLS begin/,/^# --- TLS end/d'" in (ROOT / "deploy/mosquitto/entrypoint.sh").read_text()
+
+
+def test_the_demo_collector_uses_its_own_account() -> None:
+    from crampwatch.settings import load
+
+    env = _compose()["services"]["demo-collector"]["environment"]
+    cfg = load(CollectorSettings, None, env={k: str(v) for k, v in env.items()})
+    assert cfg.mqtt_username == f"{cfg.patient}/{cfg.device}" == "demo-patient/sim01"
 
 
 def test_influxdb_gets_a_dbrp_mapping_for_influxql() -> None:
@@ -141,3 +175,10 @@ def test_grafana_datasource_provisioning() -> None:
     ds = _load(ROOT / "deploy/grafana/provisioning/datasources/crampwatch.yml")["datasources"][0]
     assert ds["type"] == "influxdb" and ds["uid"] and ds["jsonData"]["dbName"] == "crampwatch"
     assert ds["jsonData"]["version"] == "InfluxQL" and ds["jsonData"]["httpMode"] == "POST"
+
+
+def test_data_retention_is_a_setting_of_the_env_file() -> None:
+    env = _compose()["services"]["influxdb"]["environment"]
+    assert env["DOCKER_INFLUXDB_INIT_RETENTION"] == _env_example()["INFLUXDB_RETENTION"]
+    assert "${INFLUXDB_RETENTION" in (ROOT / "docker-compose.yml").read_text()
+    assert "INFLUXDB_RETENTION" in (ROOT / "docs/security.md").read_text()
