@@ -50,10 +50,14 @@ class BrokerAddress:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
-def make_client(url: str, client_id: str, *, session_expiry_s: int = 3600) -> mqtt.Client:
-    """A paho client with a persistent session; call :func:`connect` next."""
+def make_client(url: str, client_id: str, *, session_expiry_s: int = 3600, manual_ack: bool = False) -> mqtt.Client:
+    """A paho client with a persistent session; call :func:`connect` next.
+
+    ``manual_ack``: received QoS 1 messages are acknowledged only by ``client.ack(mid, qos)``, so a receiver
+    can acknowledge a message once what it did with it is durable (the broker redelivers the rest).
+    """
     address = BrokerAddress.parse(url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
     if address.username:
         client.username_pw_set(address.username, address.password)
     if address.tls:
