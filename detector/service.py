@@ -162,6 +162,7 @@ class DetectorService:
         self._replaying = False
         self._sink_log = RateLimitedLog(log, burst=2)
         self._stop = threading.Event()
+        self._worker_done = threading.Event()
         self._idle = threading.Condition()
         self._subscribed = threading.Event()
         self.client = make_client(
@@ -231,6 +232,7 @@ class DetectorService:
             raise BrokerError(f"the broker did not confirm the subscription to {topics} within 10 s")
         self._check_sinks()
         self._resume()
+        log.info("subscribed to %s; taking frames", ", ".join(data_subscriptions(self.settings.topic_prefix)))
         worker = threading.Thread(target=self._work, name="detector-worker", daemon=True)
         worker.start()
         return worker
@@ -259,13 +261,17 @@ class DetectorService:
         worker = self.start()
         code = 0
         # SIGTERM (systemd, docker stop) ends the service as Ctrl-C does: the worker commits, checkpoints and
-        # acknowledges, and the sinks say what stays queued, instead of the process just vanishing.
+        # acknowledges, and the sinks say what stays queued, instead of the process just vanishing. A flag,
+        # not an exception: an exception raised inside Thread.join can make the thread look finished early.
+        terminated = threading.Event()
         in_main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
+        previous = signal.signal(signal.SIGTERM, lambda *_: terminated.set()) if in_main else None
         try:
-            while worker.is_alive():
+            while worker.is_alive() and not terminated.is_set():
                 worker.join(0.5)
-            if not self._stop.is_set():
+            if terminated.is_set():
+                log.info("stopping (SIGTERM)")
+            elif not self._stop.is_set():
                 log.critical(
                     "the detector's worker stopped (%s); exiting with code 1 so that the service is restarted",
                     f"{type(self.worker_error).__name__}: {self.worker_error}" if self.worker_error else "no error",
@@ -275,7 +281,8 @@ class DetectorService:
             log.info("stopping")
         finally:
             self.stop()
-            worker.join(10)
+            self._worker_done.wait(30)  # not worker.join: see above
+            worker.join(1)
             self.close()
             if in_main:
                 signal.signal(signal.SIGTERM, previous)
@@ -323,6 +330,8 @@ class DetectorService:
             # Logged here with its traceback; run_forever sees the thread gone and exits non-zero.
             self.worker_error = err
             log.critical("the detector's worker failed", exc_info=err)
+        finally:
+            self._worker_done.set()
 
     # -- durability (detector/journal.py, docs/reliability.md) ---------------------------------------
 
@@ -675,6 +684,3 @@ class DetectorService:
 def _nowhere(topic: str, payload: bytes) -> None:
     """Messages that are not data frames (collector status) are not journalled."""
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
