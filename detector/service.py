@@ -683,4 +683,3 @@ class DetectorService:
 
 def _nowhere(topic: str, payload: bytes) -> None:
     """Messages that are not data frames (collector status) are not journalled."""
-

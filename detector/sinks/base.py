@@ -152,10 +152,12 @@ class SinkSet:
 
     def write(self, events: list[Event], summaries: list[Summary]) -> None:
         for sink in self.sinks:
+            # A sink for events only (MQTT) neither counts nor queues summaries it would throw away.
+            taken = summaries if getattr(sink, "takes_summaries", True) else []
             if self._waiting(sink.name):
                 # Behind older items: queue, to keep the order, and send when a retry is due.
                 self._push(sink, "event", events)
-                self._push(sink, "summary", summaries)
+                self._push(sink, "summary", taken)
                 if self._due(sink.name):
                     self._flush(sink)
             else:
@@ -163,9 +165,9 @@ class SinkSet:
                 self._push(sink, "event", kept)
                 # While events wait for a sink that is down, don't send it a second request that will also fail.
                 if kept:
-                    self._push(sink, "summary", summaries)
-                elif summaries:
-                    self._push(sink, "summary", self._deliver(sink, "summary", summaries, sink.write_summaries))
+                    self._push(sink, "summary", taken)
+                elif taken:
+                    self._push(sink, "summary", self._deliver(sink, "summary", taken, sink.write_summaries))
             self._bound(sink)
 
     def retry(self) -> None:
@@ -246,14 +248,18 @@ class SinkSet:
             sink.write_events,
             sink.write_summaries,
         )
+        handled = 0
         for kind, write in zip(KINDS, writers, strict=True):
             while self.queue.count(sink.name, kind):
                 items = self.queue.head(sink.name, kind, FLUSH_BATCH)
                 kept = self._deliver(sink, kind, items, write)  # type: ignore[arg-type,type-var]
                 # What _deliver keeps is always a tail of ``items``: the head is written or dead-lettered.
                 self.queue.drop_head(sink.name, kind, len(items) - len(kept))
+                handled += len(items) - len(kept)
                 if kept:
                     return
+        if handled:
+            log.info("%s: its retry queue is empty again (%d items written or dead-lettered)", sink.name, handled)
 
     def _deliver(self, sink: Sink, kind: str, items: list[T], write: Callable[[list[T]], None]) -> list[T]:
         """Write ``items``; return those to keep for retry (the sink is down). Refused items are dead-lettered."""

@@ -17,18 +17,18 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.sources import SimulatedSource
 from crampwatch import wire
 from crampwatch.frames import Frame
+from crampwatch.mqtt import connect, make_client
 from crampwatch.simulate import Night
 from crampwatch.topics import StreamTopic, events_topic
 from detector.events import Event
@@ -75,9 +75,9 @@ class Publisher:
     """A collector stand-in: QoS 1, every frame acknowledged by the broker before publish() returns."""
 
     def __init__(self, broker: MosquittoServer) -> None:
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
+        self.client = make_client(broker.url, "test-publisher")
+        self.client.reconnect_delay_set(1, 1)
+        connect(self.client)
 
     def publish(self, frames: list[Frame]) -> None:
         infos = [
@@ -93,17 +93,18 @@ class Publisher:
 
 
 class EventWatcher:
-    """Every event message the detector publishes, as it arrives (QoS 1)."""
+    """Every event message the detector publishes, as it arrives: a persistent QoS 1 session, so that a
+    broker restart loses nothing for it either."""
 
-    def __init__(self, broker: MosquittoServer) -> None:
+    def __init__(self, broker: MosquittoServer, client_id: str) -> None:
         self.messages: list[dict[str, Any]] = []
         subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client = make_client(broker.url, client_id)
+        self.client.reconnect_delay_set(1, 1)
+        self.client.on_connect = lambda c, *_: c.subscribe(events_topic(PREFIX, PATIENT), qos=1)
         self.client.on_message = lambda _c, _u, m: self.messages.append(json.loads(m.payload))
         self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        self.client.subscribe(events_topic(PREFIX, PATIENT), qos=1)
+        connect(self.client)
         assert subscribed.wait(10)
 
     def close(self) -> None:
@@ -114,6 +115,8 @@ class EventWatcher:
 class Detector:
     """``cramp-detector serve`` as a child process, its log in a file."""
 
+    running: ClassVar[set[subprocess.Popen[bytes]]] = set()
+
     def __init__(self, log_path: Path, args: list[str]) -> None:
         self.log_path = log_path
         self.offset = log_path.stat().st_size if log_path.exists() else 0  # this run's part of the log
@@ -121,6 +124,7 @@ class Detector:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "detector", "serve", *args], stdout=out, stderr=subprocess.STDOUT
             )
+        Detector.running.add(self.proc)
 
     @property
     def log(self) -> str:
@@ -164,9 +168,20 @@ def detector_args(mosquitto: MosquittoServer, influx_db: InfluxTestDatabase, tmp
     ]  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def _no_detector_left() -> Iterator[None]:
+    """A failed test must not leave a detector running."""
+    yield
+    for proc in Detector.running:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(WAIT_S)
+    Detector.running.clear()
+
+
 @pytest.fixture
-def watcher(mosquitto: MosquittoServer) -> Iterator[EventWatcher]:
-    watching = EventWatcher(mosquitto)
+def watcher(mosquitto: MosquittoServer, tmp_path: Path) -> Iterator[EventWatcher]:
+    watching = EventWatcher(mosquitto, f"watch-{tmp_path.name[-20:]}")
     yield watching
     watching.close()
 
@@ -242,3 +257,111 @@ def test_detector_killed_mid_cramp_resumes_with_no_event_lost_or_duplicated(
 
     assert_same_as_undisturbed(night, influx_db, watcher)
     assert not (tmp_path / "dead-letter.jsonl").exists()
+
+
+def test_influxdb_down_then_back_every_point_is_written_once_from_the_durable_queue(
+    night: Reference,
+    detector_args: list[str],
+    influx_db: InfluxTestDatabase,
+    publisher: Publisher,
+    watcher: EventWatcher,
+    tmp_path: Path,
+) -> None:
+    log_path = tmp_path / "detector.log"
+    args = [*detector_args, "--checkpoint-s", "1"]
+    influx_db.adapter.stop()  # connection refused, as with a database that is down
+    first = Detector(log_path, args)
+    first.wait_for_log("taking frames")
+    assert "does not answer (GET /ping failed); serving anyway" in first.log  # said at start, then goes on
+    publisher.publish(night.frames)
+    first.wait_for_log("end of stream; detection finished")
+    # One error line for the outage, not one per second of data (the queue's depth is in it and in heartbeats).
+    errors = [line for line in first.log.splitlines() if " ERROR " in line]
+    assert 1 <= len(errors) <= 3, errors
+    assert first.terminate() == 0
+    assert (
+        f"influxdb: stopping with {len(night.events)} events and {night.summaries} summaries still queued in "
+        in first.log
+    )
+
+    # Still down: the queue survives a restart, and then a crash.
+    second = Detector(log_path, args)
+    second.wait_for_log("taking frames")
+    assert f"{len(night.events)} events and {night.summaries} summaries are queued in " in second.log
+    second.kill()
+
+    # Back up. No new data arrives: the timer's retry drains the queue.
+    influx_db.adapter.start()
+    third = Detector(log_path, args)
+    third.wait_for_log("influxdb: its retry queue is empty again")
+    assert third.terminate() == 0
+    written = f"influxdb: {len(night.events)} events and {night.summaries} summaries written in this run, none left"
+    assert written in third.log
+
+    assert_same_as_undisturbed(night, influx_db, watcher)
+    assert not (tmp_path / "dead-letter.jsonl").exists()
+
+
+def test_a_point_influxdb_refuses_is_dead_lettered_with_the_reason_and_counted(
+    night: Reference,
+    detector_args: list[str],
+    influx_db: InfluxTestDatabase,
+    publisher: Publisher,
+    watcher: EventWatcher,
+    tmp_path: Path,
+) -> None:
+    """A field type conflict (HTTP 400, which influxdb-client's batching writer would only log) from a real
+    influxd, met when the durable queue is sent after an outage: refused, dead-lettered with the reason and
+    counted, while the summaries queued with it are stored."""
+    # An older writer stored duration_s as an integer in the same shard (week) as the night.
+    line = f"cramp_events,patient=p0,device=d0,type=cramp duration_s=12i {START_NS - 3600 * 10**9}"
+    request = urllib.request.Request(f"{influx_db.server.url}/write?db={influx_db.name}", line.encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 204
+    log_path = tmp_path / "detector.log"
+    influx_db.adapter.stop()
+    first = Detector(log_path, detector_args)
+    first.wait_for_log("taking frames")
+    publisher.publish(part(night.frames, 0, 70))  # the spasm (27.75-43.75 s) is decided at 63.4 s
+    spasm = night.events[0]
+    # Published on MQTT after the InfluxDB sink had its turn: the spasm is queued for InfluxDB by now.
+    wait_until(lambda: spasm.id in {m["id"] for m in watcher.messages}, "the spasm on MQTT")
+    assert first.terminate() == 0
+    assert "influxdb: stopping with 1 events and " in first.log
+
+    influx_db.adapter.start()
+    second = Detector(log_path, detector_args)
+    second.wait_for_log("taking frames")
+    dead = tmp_path / "dead-letter.jsonl"
+    wait_until(lambda: dead.exists(), "the dead letter")
+    wait_until(lambda: summaries_stored(influx_db) >= 65, "the queued summaries")
+    assert second.terminate() == 0
+
+    [letter] = [json.loads(text) for text in dead.read_text().splitlines()]
+    assert (letter["sink"], letter["kind"], letter["record"]["id"]) == ("influxdb", "event", spasm.id)
+    assert 'field type conflict: input field "duration_s" on measurement "cramp_events"' in letter["reason"]
+    assert "1 event(s) moved to the dead letter" in second.log
+    assert "influxdb: 1 events and 0 summaries went to the dead letter during this run" in second.log
+    assert [kind for kind, _, _ in stored_events(influx_db)] == ["cramp"]  # only the seeded old point
+
+
+def test_broker_killed_mid_cramp_the_detector_gives_the_undisturbed_events(
+    night: Reference,
+    detector_args: list[str],
+    influx_db: InfluxTestDatabase,
+    mosquitto: MosquittoServer,
+    publisher: Publisher,
+    watcher: EventWatcher,
+    tmp_path: Path,
+) -> None:
+    detector = Detector(tmp_path / "detector.log", detector_args)
+    detector.wait_for_log("taking frames")
+    publisher.publish(part(night.frames, 0, 80))
+    wait_until(lambda: summaries_stored(influx_db) >= 75, "75 s of summaries")
+    mosquitto.kill()  # SIGKILL, mid-cramp; persistence saves on every change (tests/servers.py)
+    mosquitto.start()
+    wait_until(publisher.client.is_connected, "the publisher back on the broker")
+    publisher.publish(part(night.frames, 80, DURATION_S + 1))
+    detector.wait_for_log("end of stream; detection finished")
+    assert detector.terminate() == 0
+    assert_same_as_undisturbed(night, influx_db, watcher)
