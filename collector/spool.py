@@ -36,7 +36,6 @@ import contextlib
 import fcntl
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -110,21 +109,6 @@ class SpoolStats:
 
 def _row_size(topic: str, payload_len: int) -> int:
     return payload_len + len(topic) + ROW_OVERHEAD
-
-
-def default_state_dir() -> Path:
-    """Where spools live by default.
-
-    ``$STATE_DIRECTORY`` when systemd provides one (``StateDirectory=crampwatch`` in the unit), else
-    ``/var/lib/crampwatch`` for root, else ``$XDG_STATE_HOME/crampwatch`` (``~/.local/state/crampwatch``).
-    """
-    systemd = os.environ.get("STATE_DIRECTORY")
-    if systemd:
-        return Path(systemd.split(":")[0])
-    if os.geteuid() == 0:
-        return Path("/var/lib/crampwatch")
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "crampwatch"
 
 
 class Spool:

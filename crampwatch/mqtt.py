@@ -88,15 +88,24 @@ def read_password_file(path: Path) -> str:
 
 
 def make_client(
-    url: str, client_id: str, *, session_expiry_s: int = 3600, access: MqttAccess | None = None
+    url: str,
+    client_id: str,
+    *,
+    session_expiry_s: int = 3600,
+    access: MqttAccess | None = None,
+    manual_ack: bool = False,
 ) -> mqtt.Client:
     """A paho client with a persistent session; call :func:`connect` next.
 
+    ``manual_ack``: received QoS 1 messages are acknowledged only by ``client.ack(mid, qos)``, so a receiver
+    can acknowledge a message once what it did with it is durable (the broker redelivers the rest).
     Raises ConfigError when a TLS or password file cannot be used (before any connection attempt).
     """
     address = BrokerAddress.parse(url)
     access = access or MqttAccess()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack
+    )
     password = address.password
     if access.password_file is not None:
         password = read_password_file(access.password_file)

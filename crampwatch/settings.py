@@ -69,6 +69,9 @@ SETTING_NAMES: frozenset[str] = frozenset(
         "publish_events",
         "max_devices",
         "device_idle_s",
+        "state_dir",
+        "checkpoint_s",
+        "sink_retry_s",
     }
 )
 #: ``CRAMP_*`` variables that are not settings, and who reads them.
@@ -405,3 +408,18 @@ def check_http_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"must be an http(s) URL like http://127.0.0.1:8086, not {mask_url(url)!r}")
     return url
+
+
+def default_state_dir() -> Path:
+    """Where the services keep their durable state (collector spools, detector journal and queue) by default.
+
+    ``$STATE_DIRECTORY`` when systemd provides one (``StateDirectory=crampwatch`` in the unit), else
+    ``/var/lib/crampwatch`` for root, else ``$XDG_STATE_HOME/crampwatch`` (``~/.local/state/crampwatch``).
+    """
+    systemd = os.environ.get("STATE_DIRECTORY")
+    if systemd:
+        return Path(systemd.split(":")[0])
+    if os.geteuid() == 0:
+        return Path("/var/lib/crampwatch")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "crampwatch"

@@ -58,6 +58,26 @@ class DetectorSettings(MqttClientSettings):
         le=7 * 86400,
         description="seconds without a frame after which a device's detection is finished and its state freed",
     )
+    state_dir: Path | None = Field(
+        None,
+        description="directory of the detector's durable state (detector-<client id>.db: frame journal, stream "
+        "checkpoints, points waiting for a sink); default $STATE_DIRECTORY (systemd), /var/lib/crampwatch as "
+        "root, else $XDG_STATE_HOME/crampwatch (~/.local/state/crampwatch)",
+    )
+    checkpoint_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="seconds between checkpoints of the streams' state; after a crash at most this much "
+        "journalled data is replayed at start",
+    )
+    sink_retry_s: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="seconds between retries of a sink that cannot take writes (InfluxDB down); its points "
+        "wait on disk meanwhile",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     @field_validator("influx_url")

@@ -99,7 +99,10 @@ def run_demo(
         print(f"InfluxDB: writing to {settings.influx_url} bucket {settings.influx_bucket}")
     model = load_model(settings.model)
     patient, device = "demo-patient", f"sim{seed}"
-    settings = settings.model_copy(update={"client_id": f"cramp-detector-demo-{os.getpid()}"})
+    # Its own session and state, in the temp dir: a demo must not leave a journal in the user's state dir.
+    settings = settings.model_copy(
+        update={"client_id": f"cramp-detector-demo-{os.getpid()}", "state_dir": workdir / "state"}
+    )
     service = DetectorService(settings, model)
     worker = service.start()
     truth_file = workdir / "truth.csv"
@@ -165,5 +168,32 @@ def run_demo(
         f"\nperiodic limb movements (AASM rules): {len(plms)} found, {n_plm_true} simulated "
         f"(PLM index {len(plms) / (duration_s / 3600):.0f}/h)"
     )
-    print(f"frames rejected: {service.stats.rejected_frames}; events written: {service.stats.events}")
-    return 0
+    print(f"frames rejected: {service.stats.rejected_frames}; events detected: {service.stats.events}")
+    return report_writes(service)
+
+
+def report_writes(service: DetectorService) -> int:
+    """Print what each sink actually wrote (not what was detected); 1 if anything was not written."""
+    failed = False
+    for sink in service.sinks.sinks:
+        stats = service.sinks.stats[sink.name]
+        queued_events, queued_summaries = service.sinks.pending(sink.name)
+        line = f"{sink.name}: {stats.written_events} events and {stats.written_summaries} summaries written"
+        problems = []
+        if stats.dead_lettered_events or stats.dead_lettered_summaries:
+            where = service.sinks.dead_letter.path if service.sinks.dead_letter else "nowhere"
+            problems.append(
+                f"{stats.dead_lettered_events} events and {stats.dead_lettered_summaries} summaries refused "
+                f"(dead letter: {where})"
+            )
+        if queued_events or queued_summaries:
+            problems.append(
+                f"{queued_events} events and {queued_summaries} summaries not written yet ({sink.name} down)"
+            )
+        if stats.written_events < service.stats.events:
+            problems.append(f"{service.stats.events - stats.written_events} detected events missing")
+        print(line + ("; " + "; ".join(problems) if problems else ""))
+        failed = failed or bool(problems)
+    if failed:
+        print("some results were not written: see above and the log", file=sys.stderr)
+    return 1 if failed else 0

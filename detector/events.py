@@ -58,6 +58,15 @@ class Event:
     def onset_ns(self) -> int:
         return self.start_ns + round(self.onset_s * 1e9)
 
+    @property
+    def id(self) -> str:
+        """The event's identity: the same event detected again (after a detector restart) has the same id.
+
+        Type and onset identify it as InfluxDB does (series + time), so a consumer of the MQTT events can
+        drop a repeat by id, as InfluxDB overwrites the point.
+        """
+        return f"{self.patient}/{self.device}/{self.type}/{self.onset_ns}"
+
     def csv_row(self) -> list[str]:
         return [
             self.type,
@@ -76,6 +85,7 @@ class Event:
         body = asdict(self)
         body["duration_s"] = round(self.duration_s, 3)
         body["onset_ns"] = self.onset_ns
+        body["id"] = self.id
         return json.dumps(body, sort_keys=True)
 
 
@@ -99,7 +109,8 @@ class Heartbeat:
     It is written whether or not data came, so "the sensor went silent" is an explicit value
     (``data_received`` 0, ``silent_s`` growing) that an alert rule can test, instead of Grafana's
     unreliable "no data" state. ``lag_s`` is wall time minus the device time of the newest data
-    processed; ``rejected_frames`` counts this device's frames refused since the detector started.
+    processed; ``rejected_frames`` counts this device's frames refused since the detector started;
+    ``queued_points`` is how many events and summaries (all devices) wait for a sink that cannot take them.
     """
 
     patient: str
@@ -109,3 +120,4 @@ class Heartbeat:
     silent_s: float
     lag_s: float
     rejected_frames: int = 0
+    queued_points: int = 0

@@ -25,6 +25,15 @@ Bad input never stops the service (anyone who can publish on the broker can send
 For dashboards and alerts the worker also writes, to InfluxDB sinks, a heartbeat per recording device every
 ``heartbeat_s`` of wall time (data received or not, seconds silent, lag, rejected frames), and each collector
 status message it receives on ``<prefix>/+/+/status`` (battery, RSSI, spool backlog, losses).
+
+Durability (docs/reliability.md). Frames are acknowledged to the broker only once they are on disk: the
+worker journals each data frame in the state file (:mod:`detector.journal`) before handling it, and after
+a group commit acknowledges the frames it covers (paho manual acks). Every ``checkpoint_s`` the streams'
+state is checkpointed and the journal emptied. On start the checkpoint is loaded and the journal replayed
+before any new frame is taken, so a detector killed at any moment resumes with the state it had, and the
+events it re-emits are the same events at the same times (InfluxDB overwrites the same points; on MQTT
+they carry the same ``id``). What a sink cannot take waits in the same file (:mod:`detector.sinks.queue`)
+and is retried every ``sink_retry_s``.
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
+import signal
 import threading
 import time
 from collections import OrderedDict, deque
@@ -46,10 +57,13 @@ from crampwatch.errors import BrokerError, CrampWatchError, FrameError, SinkErro
 from crampwatch.frames import Frame
 from crampwatch.limits import MAX_LIVE_FRAME_S, MAX_LIVE_FRAME_VALUES
 from crampwatch.mqtt import connect, make_client
+from crampwatch.settings import default_state_dir
 from crampwatch.topics import StreamTopic, check_id, data_subscriptions, status_topic
 
+from . import checkpoint
 from .config import DetectorSettings
 from .events import Event, Heartbeat
+from .journal import StateStore
 from .model import Model
 from .pipeline import PipelineOutput
 from .sinks import DeadLetterFile, InfluxSink, JsonlSink, MqttEventSink, Sink, SinkSet
@@ -68,6 +82,15 @@ INVALID_ID_KEY = "(invalid id)"
 OTHER_KEY = "(other)"
 #: A dead-letter record keeps at most this many characters of a topic (a topic can be 64 KiB long).
 MAX_TOPIC_SHOWN = 200
+#: A checkpoint is taken early once the journal holds this many payload bytes (a burst of many devices).
+MAX_JOURNAL_BYTES = 64 * 1024 * 1024
+
+
+def state_file(settings: DetectorSettings) -> StateStore:
+    """Open the state file of this detector's MQTT session: ``<state_dir>/detector-<client id>.db``."""
+    directory = settings.state_dir.expanduser() if settings.state_dir is not None else default_state_dir()
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", settings.client_id)
+    return StateStore(directory / f"detector-{name}.db")
 
 
 @dataclass
@@ -131,8 +154,15 @@ class DetectorService:
         self._error_log = RateLimitedLog(log, burst=5)
         self.worker_error: BaseException | None = None  # why the worker thread ended, if it did by itself
         self.events_log: deque[Event] = deque(maxlen=10_000)  # recent events, for the demo and tests
-        self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self._inbox: queue.Queue[tuple[str, bytes, int, int] | None] = queue.Queue()  # topic, payload, mid, qos
+        # Durable state, opened by start(): frames taken but not yet acknowledged wait for its next commit.
+        self.state: StateStore | None = None
+        self._unacked: list[tuple[int, int]] = []
+        self._next_checkpoint = 0.0
+        self._replaying = False
+        self._sink_log = RateLimitedLog(log, burst=2)
         self._stop = threading.Event()
+        self._worker_done = threading.Event()
         self._idle = threading.Condition()
         self._subscribed = threading.Event()
         self.client = make_client(
@@ -140,6 +170,7 @@ class DetectorService:
             settings.client_id,
             session_expiry_s=settings.session_expiry_s,
             access=settings.mqtt_access,
+            manual_ack=True,
         )
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
@@ -149,6 +180,7 @@ class DetectorService:
         self.sinks = SinkSet(
             sinks if sinks is not None else self._default_sinks(),
             dead_letter=DeadLetterFile(settings.dead_letter_file, mirror=mirror),
+            retry_s=settings.sink_retry_s,
         )
 
     def _default_sinks(self) -> list[Sink]:
@@ -175,7 +207,8 @@ class DetectorService:
         self._subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put((msg.topic, bytes(msg.payload)))
+        # Not acknowledged here (manual acks): the worker does, once the frame is on disk.
+        self._inbox.put((msg.topic, bytes(msg.payload), msg.mid, msg.qos))
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -184,12 +217,26 @@ class DetectorService:
 
         Until the SUBACK, a frame published on a fresh session would be dropped by the broker, so a
         service that returned earlier could miss the first frames sent right after it started.
+
+        The state file is opened first (a locked or broken one stops the service before it takes a frame).
+        After the SUBACK, the streams are resumed from it (checkpoint and journal) before the worker takes
+        any new frame; frames the broker delivers meanwhile wait in the inbox.
         """
-        connect(self.client)
+        self.state = state_file(self.settings)
+        self.sinks.use_queue(self.state.pending)
+        try:
+            connect(self.client)
+        except BaseException:
+            self._close_state()
+            raise
         if not self._subscribed.wait(10):
             self.client.loop_stop()
+            self._close_state()
             topics = ", ".join(data_subscriptions(self.settings.topic_prefix))
             raise BrokerError(f"the broker did not confirm the subscription to {topics} within 10 s")
+        self._check_sinks()
+        self._resume()
+        log.info("subscribed to %s; taking frames", ", ".join(data_subscriptions(self.settings.topic_prefix)))
         worker = threading.Thread(target=self._work, name="detector-worker", daemon=True)
         worker.start()
         return worker
@@ -202,6 +249,12 @@ class DetectorService:
         self.client.loop_stop()
         self.client.disconnect()
         self.sinks.close()
+        self._close_state()
+
+    def _close_state(self) -> None:
+        if self.state is not None:
+            self.state.close()
+            self.state = None
 
     def run_forever(self) -> int:
         """Serve until interrupted (exit code 0) or until the worker thread ends by itself (exit code 1).
@@ -211,10 +264,18 @@ class DetectorService:
         """
         worker = self.start()
         code = 0
+        # SIGTERM (systemd, docker stop) ends the service as Ctrl-C does: the worker commits, checkpoints and
+        # acknowledges, and the sinks say what stays queued, instead of the process just vanishing. A flag,
+        # not an exception: an exception raised inside Thread.join can make the thread look finished early.
+        terminated = threading.Event()
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, lambda *_: terminated.set()) if in_main else None
         try:
-            while worker.is_alive():
+            while worker.is_alive() and not terminated.is_set():
                 worker.join(0.5)
-            if not self._stop.is_set():
+            if terminated.is_set():
+                log.info("stopping (SIGTERM)")
+            elif not self._stop.is_set():
                 log.critical(
                     "the detector's worker stopped (%s); exiting with code 1 so that the service is restarted",
                     f"{type(self.worker_error).__name__}: {self.worker_error}" if self.worker_error else "no error",
@@ -224,8 +285,11 @@ class DetectorService:
             log.info("stopping")
         finally:
             self.stop()
-            worker.join(10)
+            self._worker_done.wait(30)  # not worker.join: see above
+            worker.join(1)
             self.close()
+            if in_main:
+                signal.signal(signal.SIGTERM, previous)
         return code
 
     def wait_finished(self, devices: set[tuple[str, str]], timeout_s: float) -> bool:
@@ -254,16 +318,129 @@ class DetectorService:
                 else:
                     if item is None:
                         break
-                    self._guarded(self.handle, *item)
+                    topic, payload, mid, qos = item
+                    self._journal(topic)(topic, payload)
+                    self._guarded(self.handle, topic, payload)
+                    if qos:
+                        self._unacked.append((mid, qos))
+                self._sync()
                 if time.monotonic() >= self._next_eviction:
                     self._guarded(self.evict_idle)
                 if time.monotonic() >= next_beat:
                     self._guarded(self.beat)
                     next_beat = time.monotonic() + self.heartbeat_s
+            self._sync(final=True)
         except BaseException as err:
             # Logged here with its traceback; run_forever sees the thread gone and exits non-zero.
             self.worker_error = err
             log.critical("the detector's worker failed", exc_info=err)
+        finally:
+            self._worker_done.set()
+
+    # -- durability (detector/journal.py, docs/reliability.md) ---------------------------------------
+
+    def _journal(self, topic: str) -> Callable[[str, bytes], None]:
+        """Where a message goes before it is handled: the journal for data frames, nowhere for the rest."""
+        if self.state is None or StreamTopic.parse(topic, self.settings.topic_prefix) is None:
+            return _nowhere
+        return self.state.append
+
+    def _sync(self, *, final: bool = False) -> None:
+        """Retry sinks that are due; commit (group commit) and acknowledge; checkpoint when due.
+
+        A commit waits until the inbox is empty or ``commit_s`` has passed, so a burst costs a few fsyncs,
+        not one per frame. The acknowledgements follow the commit, never precede it.
+        """
+        state = self.state
+        if state is None:
+            self._ack()
+            return
+        state.begin()  # what the retry writes to the queue commits with the frames
+        self.sinks.retry()
+        if final or self._inbox.empty() or state.commit_due():
+            state.commit()
+            self._ack()
+        now = time.monotonic()
+        if state.journal_rows and (final or now >= self._next_checkpoint or state.journal_bytes >= MAX_JOURNAL_BYTES):
+            self._checkpoint()
+
+    def _ack(self) -> None:
+        for mid, qos in self._unacked:
+            self.client.ack(mid, qos)
+        self._unacked.clear()
+
+    def _checkpoint(self) -> None:
+        """Save every live device's state and empty the journal, in one commit; then acknowledge."""
+        assert self.state is not None
+        self._next_checkpoint = time.monotonic() + self.settings.checkpoint_s
+        states: dict[tuple[str, str], bytes] = {}
+        for key, device in self.devices.items():
+            try:
+                states[key] = checkpoint.dump(device)
+            except Exception as err:  # a bug; its stream then restarts afresh after a crash, as before
+                self.stats.internal_errors += 1
+                self._error_log.log(logging.ERROR, "%s/%s: its state could not be checkpointed", *key, exc_info=err)
+        self.state.save_checkpoint(states, checkpoint.fingerprint(self.model))
+        self._ack()
+
+    def _resume(self) -> None:
+        """Load the checkpoint and replay the journal: the streams as the last run left them, to the frame."""
+        assert self.state is not None
+        self._next_checkpoint = time.monotonic() + self.settings.checkpoint_s
+        written_by, states = self.state.load_checkpoint()
+        frames = self.state.journal_rows
+        if not states and not frames:
+            return
+        here = checkpoint.fingerprint(self.model)
+        if written_by is not None and written_by != here:
+            log.warning(
+                "the saved stream state in %s was written by %s, and this is %s: discarded, so %d stream(s) in "
+                "progress restart at their next frame (%d journalled frames not replayed)",
+                self.state.path,
+                written_by,
+                here,
+                len(states),
+                frames,
+            )
+            self.state.discard_streams()
+            return
+        now = time.monotonic()
+        for key, blob in states.items():
+            try:
+                self.devices[key] = checkpoint.load(blob, self.model)
+            except Exception as err:
+                self.stats.internal_errors += 1
+                log.error("%s/%s: its saved state cannot be read; it restarts at its next frame", *key, exc_info=err)
+                continue
+            self._last_seen[key] = now
+        log.info(
+            "resuming %d stream(s) from the checkpoint in %s and replaying %d journalled frame(s)",
+            len(self.devices),
+            self.state.path,
+            frames,
+        )
+        started = time.monotonic()
+        self._replaying = True
+        try:
+            for topic, payload in self.state.journal():
+                self._guarded(self.handle, topic, payload)
+        finally:
+            self._replaying = False
+        self._checkpoint()
+        log.info("resumed in %.1f s; %d stream(s) in progress", time.monotonic() - started, len(self.devices))
+
+    def _check_sinks(self) -> None:
+        """Say at start, clearly, when InfluxDB does not answer: the service goes on and queues on disk."""
+        for sink in self._influx_sinks():
+            problem = sink.check()
+            if problem:
+                log.error(
+                    "%s; serving anyway: events and summaries wait %s and are written when it answers "
+                    "(tried every %.0f s)",
+                    problem,
+                    self.sinks.queue.where,
+                    self.settings.sink_retry_s,
+                )
 
     def _guarded(self, step: Callable[..., object], *args: object) -> None:
         """Run one step of the worker; the worker goes on whatever it raised.
@@ -284,6 +461,7 @@ class DetectorService:
     def beat(self) -> list[Heartbeat]:
         """Write one heartbeat per recording device (public so tests can drive it); not retried."""
         now = time.time()
+        queued = self.sinks.total_pending()
         beats = []
         for key in self.devices:
             last = self._last_data.get(key, now)
@@ -299,15 +477,23 @@ class DetectorService:
                     silent_s=round(now - last, 1),
                     lag_s=round(now - newest / 1e9, 1) if newest is not None else 0.0,
                     rejected_frames=self.stats.rejected_by_device.get(f"{key[0]}/{key[1]}", 0),
+                    queued_points=queued,
                 )
             )
         self._beat_data.clear()
+        if queued:
+            self._sink_log.log(
+                logging.WARNING,
+                "%d events and summaries wait %s for a sink that cannot take them",
+                queued,
+                self.sinks.queue.where,
+            )
         if beats:
             for sink in self._influx_sinks():
                 try:
                     sink.write_heartbeats(beats)
                 except SinkError as err:
-                    log.warning("heartbeat not written: %s", err)
+                    self._sink_log.log(logging.WARNING, "heartbeat not written: %s", err)
         return beats
 
     def _on_status(self, patient: str, device: str, payload: bytes) -> None:
@@ -324,7 +510,7 @@ class DetectorService:
             try:
                 sink.write_device_status(patient, device, status, time.time_ns())
             except SinkError as err:
-                log.warning("device status not written: %s", err)
+                self._sink_log.log(logging.WARNING, "device status not written: %s", err)
 
     def _forget(self, key: tuple[str, str]) -> None:
         """Drop what the heartbeats keep of a device whose streams ended or were freed."""
@@ -399,6 +585,7 @@ class DetectorService:
             self._newest_ns[key] = max(s.time_ns for s in out.summaries)
         self._emit(out)
         if device.finished:
+            log.info("%s/%s: end of stream; detection finished", *key)
             self.devices.pop(key, None)
             self._last_seen.pop(key, None)
             self._forget(key)
@@ -476,7 +663,8 @@ class DetectorService:
                 channels=len(frame.channels),
                 samples=frame.n_samples,
             )
-        if self.sinks.dead_letter is not None:
+        # A replayed journal meets the frames it refused before: they were dead-lettered then.
+        if self.sinks.dead_letter is not None and not self._replaying:
             self.sinks.dead_letter.add_records("detector", "frame", reason, [record])
 
     def _emit(self, out: PipelineOutput) -> None:
@@ -495,3 +683,7 @@ class DetectorService:
             self.sinks.write(out.events, out.summaries)
             self.stats.events += len(out.events)
             self.events_log.extend(out.events)
+
+
+def _nowhere(topic: str, payload: bytes) -> None:
+    """Messages that are not data frames (collector status) are not journalled."""

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from crampwatch import settings as settings_mod
 from crampwatch.errors import ConfigError
+from crampwatch.settings import default_state_dir
 
 from ..config import CollectorSettings
-from ..spool import default_state_dir
 
 NAME = "check-config"
 HELP = "validate the settings (flags, CRAMP_* environment, --config file) and print them as TOML --config reads back"

@@ -27,6 +27,7 @@ from crampwatch import settings as settings_mod
 from crampwatch.cli import positive_float
 from crampwatch.errors import ConfigError
 from crampwatch.mqtt import make_client
+from crampwatch.settings import default_state_dir
 from crampwatch.topics import check_id
 
 from ..ble import get_profile
@@ -35,7 +36,7 @@ from ..ble.source import BleSource
 from ..config import CollectorSettings
 from ..publisher import FramePublisher
 from ..relay import Feed, relay
-from ..spool import Spool, default_state_dir
+from ..spool import Spool
 from ..telemetry import StatusReporter
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,8 @@
                    fasciculations; one point per second of received data; tag night (the date of
                    the evening the night began, UTC: the date of time - 12 h), for dashboards.
     cramp_heartbeat tags patient, device; fields data_received (0/1 in the last beat), silent_s, lag_s,
-                   rejected_frames; wall-clock time, every few seconds while a device is recording.
+                   rejected_frames, queued_points (points waiting for a sink: the durable queue's depth);
+                   wall-clock time, every few seconds while a device is recording.
     cramp_device   tags patient, device; fields online (0/1), battery_pct, rssi_dbm, spool_frames,
                    queue_drops, disconnects, lost_samples, last_data_age_s, coverage_pct (this hour);
                    wall-clock time, from each collector status message.
@@ -151,6 +152,7 @@ def heartbeat_point(h: Heartbeat) -> Point:
         .field("silent_s", float(h.silent_s))
         .field("lag_s", float(h.lag_s))
         .field("rejected_frames", float(h.rejected_frames))
+        .field("queued_points", float(h.queued_points))
         .time(h.time_ns, WritePrecision.NS)
     )
 
@@ -193,6 +195,12 @@ class InfluxSink:
         # SYNCHRONOUS, not the batching writer: that one only logs a refused write (e.g. a 400 field type
         # conflict) on its own thread, so the points would be lost without anyone knowing.
         self._write = self._client.write_api(write_options=SYNCHRONOUS)
+
+    def check(self) -> str | None:
+        """None when the server answers a ping; else what is wrong, for the log line at start."""
+        if self._client.ping():
+            return None
+        return f"InfluxDB at {_redacted(self.url)} does not answer (GET /ping failed)"
 
     def _send(self, points: list[Point]) -> None:
         try:

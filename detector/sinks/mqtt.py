@@ -41,6 +41,7 @@ def dead_letter_publisher(client: mqtt.Client, prefix: str) -> Callable[[str], N
 
 class MqttEventSink:
     name = "mqtt-events"
+    takes_summaries = False
 
     def __init__(self, client: mqtt.Client, prefix: str) -> None:
         self.client = client

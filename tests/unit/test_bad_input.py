@@ -320,7 +320,7 @@ def test_serve_exits_non_zero_when_the_worker_dies(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(service, "handle", dying_handle)
     monkeypatch.setattr(service, "start", start)
-    service._inbox.put(("cramp/v1/p/d/emg", b""))
+    service._inbox.put(("cramp/v1/p/d/emg", b"", 0, 0))
     assert service.run_forever() == 1
     assert isinstance(service.worker_error, SystemExit)
 
@@ -338,9 +338,9 @@ def test_the_worker_goes_on_when_something_fails_outside_handles_own_net(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(service, "_reject", broken_dead_letter)
-    service._inbox.put((topic("p", "d"), b"junk"))
+    service._inbox.put((topic("p", "d"), b"junk", 0, 0))
     for f in stream(4):
-        service._inbox.put((topic("p", "d"), wire.encode(f)))
+        service._inbox.put((topic("p", "d"), wire.encode(f), 0, 0))
     service._inbox.put(None)
     try:
         service._work()  # in this thread: returns at the None

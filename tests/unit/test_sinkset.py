@@ -17,6 +17,7 @@ from influxdb_client.rest import ApiException
 from crampwatch.errors import SinkError
 from detector.config import DetectorSettings
 from detector.events import Event, Summary
+from detector.journal import StateError, StateStore
 from detector.model import Model
 from detector.service import DetectorService
 from detector.sinks import DeadLetterFile, JsonlSink, SinkSet, SinkSetupError
@@ -254,3 +255,73 @@ def test_influx_errors_no_real_server_produces() -> None:
     os_error = sink_error("influxdb", "http://u:pw@db:8086", ConnectionResetError(104, "reset"))
     assert os_error.retryable and "ConnectionResetError" in str(os_error)
     assert "pw" not in str(os_error) and "http://db:8086" in str(os_error)
+
+
+def test_a_durable_queue_keeps_its_items_across_a_restart_and_says_how_many(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = ScriptedSink()
+    sink.down = True
+    store = StateStore(tmp_path / "state" / "detector-x.db")
+    sinks = SinkSet([sink], dead_letter=DeadLetterFile(tmp_path / "dead.jsonl"), queue=store.pending)
+    sinks.write([event(1.0), event(2.0)], [summary(1), summary(2), summary(3)])
+    with caplog.at_level(logging.WARNING, logger=sinks_base.__name__):
+        sinks.close()
+        store.close()
+    assert "stopping with 2 events and 3 summaries still queued in " in caplog.text
+    assert not (tmp_path / "dead.jsonl").exists()  # kept for the next start, not dead-lettered
+
+    recovered = ScriptedSink()
+    store = StateStore(tmp_path / "state" / "detector-x.db")
+    sinks = SinkSet([recovered], dead_letter=DeadLetterFile(tmp_path / "dead.jsonl"))
+    sinks.use_queue(store.pending)
+    sinks.retry()
+    assert list(recovered.events) == [1.0, 2.0]
+    assert [s.time_ns for s in recovered.summaries] == [summary(i).time_ns for i in (1, 2, 3)]
+    assert recovered.events[1.0] == event(1.0)  # every field back, as it was
+    assert sinks.pending("scripted") == (0, 0)
+    sinks.close()
+    store.close()
+
+
+def test_with_retry_s_a_down_sink_is_retried_by_the_timer_not_at_every_write(tmp_path: Path) -> None:
+    now = [0.0]
+    sink = ScriptedSink()
+    sinks = SinkSet([sink], retry_s=5.0, clock=lambda: now[0])
+    sink.down = True
+    sinks.write([event(1.0)], [summary(1)])
+    calls = sink.calls
+    for second in range(1, 5):  # not due yet: writes only queue
+        now[0] = float(second)
+        sinks.write([], [summary(1 + second)])
+    assert sink.calls == calls
+    sink.down = False
+    sinks.retry()  # still not due
+    assert sink.calls == calls
+    now[0] = 5.0
+    sinks.retry()  # due: everything goes, with no new data
+    assert list(sink.events) == [1.0] and len(sink.summaries) == 5
+    assert sinks.pending("scripted") == (0, 0)
+
+
+def test_the_state_file_is_one_detectors_and_a_checkpoint_empties_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "detector-x.db"
+    store = StateStore(path)
+    try:
+        with pytest.raises(StateError, match="another detector with the same --client-id"):
+            StateStore(path)
+        store.append("cramp/v1/p/d/emg", b"one")
+        store.append("cramp/v1/p/d/emg", b"two")
+        store.commit()
+        assert list(store.journal()) == [("cramp/v1/p/d/emg", b"one"), ("cramp/v1/p/d/emg", b"two")]
+        store.save_checkpoint({("p", "d"): b"state"}, "v1")
+        assert list(store.journal()) == [] and store.journal_rows == 0
+        assert store.load_checkpoint() == ("v1", {("p", "d"): b"state"})
+        store.append("cramp/v1/p/d/emg", b"three")  # after the checkpoint: the journal again
+    finally:
+        store.close()
+    store = StateStore(path)
+    try:
+        assert [payload for _, payload in store.journal()] == [b"three"]  # close commits
+    finally:
+        store.close()
