@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 from xml.etree.ElementTree import ParseError, fromstring
+from xml.parsers import expat
 
 import numpy as np
 import numpy.typing as npt
@@ -302,14 +303,27 @@ def _read_count(where: str, pos: int, fh: BinaryIO | gzip.GzipFile) -> tuple[int
     return int.from_bytes(raw, "little"), 1 + head[0]
 
 
+class _DtdRefusedError(Exception):
+    """Raised from expat's DOCTYPE handler, before any declaration in it is read."""
+
+
+def _refuse_dtd(*_: object) -> None:
+    raise _DtdRefusedError
+
+
 def _parse_xml(where: str, pos: int, xml: bytes) -> dict[str, Any]:
-    # A DTD is the only way to declare entities; LSL never writes one, so refusing it before parsing keeps
-    # expat from expanding anything ("billion laughs") without another dependency.
-    if b"<!" in xml.replace(b"<![CDATA[", b""):
-        raise _damaged(where, pos, "an XML header declares a DOCTYPE or ENTITY, which XDF headers never do")
+    # A DTD is the only way to declare entities, and LSL never writes one. A first expat pass stops at the
+    # DOCTYPE's start, before anything in it is declared or expanded ("billion laughs"), whatever the
+    # document's encoding; no other dependency (defusedxml) is needed for that.
+    check = expat.ParserCreate()
+    check.StartDoctypeDeclHandler = _refuse_dtd
+    check.EntityDeclHandler = _refuse_dtd
     try:
-        root = fromstring(xml)  # noqa: S314 - a DTD is refused above, so no entity can be declared or expanded
-    except ParseError as err:
+        check.Parse(xml, True)
+        root = fromstring(xml)  # noqa: S314 - the pass above refused any DTD, so no entity can expand
+    except _DtdRefusedError:
+        raise _damaged(where, pos, "an XML header declares a DOCTYPE or ENTITY, which XDF headers never do") from None
+    except (expat.ExpatError, ParseError) as err:
         raise _damaged(where, pos, f"an XML header does not parse ({err})") from None
     return {child.tag: (child.text or "").strip() for child in root}
 

@@ -358,6 +358,17 @@ PROBE_CASES = {
         _xdf_with(lambda x: x.replace(b'<?xml version="1.0"?>', BILLION_LAUGHS).replace(b"<name>", b"<name>&lol3;")),
         "DOCTYPE or ENTITY",
     ),
+    "xdf-billion-laughs-in-utf-16": (
+        "f.xdf",
+        _xdf_with(
+            lambda x: (
+                (BILLION_LAUGHS.replace(b'"1.0"?>', b'"1.0" encoding="UTF-16"?>') + b"<info>&lol3;</info>")
+                .decode()
+                .encode("utf-16")
+            )
+        ),
+        "DOCTYPE or ENTITY",
+    ),
     "xdf-nan-rate": ("f.xdf", _xdf_with(lambda x: x.replace(b">100.0<", b">nan<")), "nominal_srate nan"),
     "xdf-chunk-of-2**62-bytes": (
         "f.xdf",
