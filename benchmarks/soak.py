@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.soak --patients N --minutes M [--json soak.json]``
 
-It starts a real mosquitto (free port, temp dir, crash-safe persistence as deployed) and a real influxd
+It starts a real mosquitto (free port, temp dir, the deployed persistence setting) and a real influxd
 1.6.7 with the write-forwarding adapter (both from :mod:`tests.servers`, as the integration tests start
 them), runs ``cramp-detector serve`` as a subprocess against them, and one publisher process with one MQTT
 client per patient. Each patient is a simulated wearable (2 EMG channels at 1000 Hz, 3 ACC axes at 50 Hz,
