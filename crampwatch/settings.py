@@ -78,7 +78,8 @@ SETTING_NAMES: frozenset[str] = frozenset(
 OTHER_VARIABLES: Mapping[str, str] = {
     "CRAMP_REAL_DATA": "folder of the real recordings for the scenario suite (crampwatch.scenarios)",
     "CRAMP_REAL_EDF": "folder of real EDF files for tests/unit/test_formats_channels.py",
-    "CRAMP_FUZZ_PROFILE": "hypothesis profile of tests/unit/test_fuzz.py",
+    "CRAMP_FUZZ_PROFILE": "hypothesis profile of tests/unit/test_fuzz.py and test_fuzz_readers.py",
+    "CRAMP_FUZZ_SCALE": "multiplies the example counts of the fuzz tests' hypothesis profile (docs/reliability.md)",
 }
 
 
@@ -228,11 +229,16 @@ def load(model: type[S], args: argparse.Namespace | None = None, *, env: dict[st
     config_file = getattr(args, "config", None) if args else None
     if config_file:
         try:
-            values.update(tomllib.loads(Path(config_file).read_text()))
+            values.update(tomllib.loads(Path(config_file).read_text(encoding="utf-8")))
         except OSError as err:
             raise ConfigError(f"--config {config_file}: cannot read it ({err.strerror})") from None
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"--config {config_file}: not valid TOML ({err})") from None
+        except UnicodeDecodeError as err:  # TOML is UTF-8; a binary or Latin-1 file fails before parsing
+            raise ConfigError(
+                f"--config {config_file}: not UTF-8 text (undecodable byte at offset {err.start}); "
+                "save it as UTF-8 TOML"
+            ) from None
         unknown = sorted(set(values) - set(model.model_fields))
         if unknown:
             raise ConfigError(
@@ -288,9 +294,9 @@ def origin(
     config_file = getattr(args, "config", None) if args else None
     if config_file:
         try:
-            if name in tomllib.loads(Path(config_file).read_text()):
+            if name in tomllib.loads(Path(config_file).read_text(encoding="utf-8")):
                 return f"{name} in --config {config_file}"
-        except (OSError, tomllib.TOMLDecodeError):
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             pass  # load() has already reported an unreadable file
     return f"the default {model.flag(name)}"
 

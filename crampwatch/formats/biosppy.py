@@ -27,7 +27,9 @@ Claimed by name only (``--format biosppy``); ``.txt`` files are routed here by
 from __future__ import annotations
 
 import logging
+import math
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -70,7 +72,10 @@ def _read(path: Path, *, emg: Sequence[str] | None, acc: Sequence[str] | None) -
     rate = _rate(where, fields)
     labels = fields.get("labels", "").split("\t") if fields.get("labels") else []
     try:
-        data = np.loadtxt(path, comments="#", ndmin=2, dtype=np.float64)
+        with warnings.catch_warnings():
+            # numpy warns about a file without data rows; that is reported below as an error instead.
+            warnings.simplefilter("ignore", UserWarning)
+            data = np.loadtxt(path, comments="#", ndmin=2, dtype=np.float64)
     except ValueError as err:
         raise RecordingError(
             where, f"the data rows are malformed or truncated ({err}); every row needs one number per label"
@@ -142,11 +147,22 @@ def _units(where: str, fields: dict[str, str], labels: list[str]) -> tuple[list[
     return ["uV" if j in raw else "" for j in range(len(labels))], raw
 
 
+#: ADC resolutions BITalino and its peers have (0: not given).
+_MAX_RESOLUTION_BITS: Final = 32
+
+
 def _resolution(where: str, fields: dict[str, str]) -> int:
+    text = fields.get("resolution", "0")
     try:
-        return int(float(fields.get("resolution", "0")))
+        bits = float(text)
     except ValueError:
-        raise RecordingError(where, f"resolution {fields.get('resolution')!r} is not a number of bits") from None
+        bits = math.nan
+    # Checked before use: an infinite or huge resolution overflowed 2**bits in the count conversion.
+    if not (math.isfinite(bits) and 0 <= bits <= _MAX_RESOLUTION_BITS and bits == int(bits)):
+        raise RecordingError(
+            where, f"resolution {text!r} must be a whole number of ADC bits from 0 to {_MAX_RESOLUTION_BITS}"
+        )
+    return int(bits)
 
 
 def _signal(

@@ -132,7 +132,10 @@ def _parse(where: str, fh: TextIO) -> tuple[dict[str, str], _Table]:
     if not header_line:
         raise RecordingError(where, "no header row: the file is empty or has only comments")
     delimiter = _delimiter(header_line)
-    header = next(csv.reader([header_line], delimiter=delimiter))
+    try:
+        header = next(csv.reader([header_line], delimiter=delimiter))
+    except csv.Error as err:
+        raise _malformed(where, line_no, err) from None
     labels, units = _header(where, header)
     n_fields = len(header)
     rows = csv.reader(fh, delimiter=delimiter)
@@ -221,7 +224,13 @@ def _blocks(
     block: list[list[str]] = []
     first_line = header_line + 1
     line = header_line
-    for row in rows:
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            raise _malformed(where, line + 1, err) from None
         line += 1
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line
@@ -241,6 +250,15 @@ def _blocks(
             block = []
     if block:
         yield block, first_line
+
+
+def _malformed(where: str, line: int, err: csv.Error) -> RecordingError:
+    """The csv module's complaint (a NUL byte, a field over its size limit) as what to fix in the file."""
+    return RecordingError(
+        where,
+        f"line {line}: not a well-formed CSV row ({err}); a field longer than {csv.field_size_limit()} characters "
+        "means a missing line break or an unclosed quote, a NUL byte means the file is binary or damaged",
+    )
 
 
 def _not_a_number(where: str, block: list[list[str]], first_line: int, header: list[str]) -> RecordingError:

@@ -68,6 +68,8 @@ _FIXED_HEADER_BYTES: Final = 256
 #: The signal headers that follow are field by field for all signals: label 16, transducer 80, dimension 8,
 #: physical/digital min/max 4 x 8 and prefilter 80 bytes per signal, then 8 for samples per data record.
 _SAMPLES_FIELD_OFFSET: Final = 216
+#: A header field is 4 characters ("9999"); more signals than that cannot be written down.
+_MAX_SIGNALS: Final = 9999
 #: Samples read from pyedflib at once; bounds the temporary buffer (8 MB) for long recordings.
 _CHUNK_SAMPLES: Final = 1 << 20
 #: Digital ranges used by write_edf: symmetric, so 0 µV is exactly digital 0.
@@ -172,6 +174,13 @@ def _size_problem(path: Path, head: bytes) -> str | None:
         n_signals = int(head[252:256])
     except ValueError:
         return None
+    if not 1 <= n_signals <= _MAX_SIGNALS or header_bytes != _FIXED_HEADER_BYTES * (n_signals + 1):
+        # Checked before n_signals sizes any read or seek below (a negative count made a negative seek).
+        return (
+            f"the header is corrupt: it announces {n_signals} signal(s) and a {header_bytes}-byte header, but an "
+            f"EDF/BDF file has 1..{_MAX_SIGNALS} signals and a header of 256 x (signals + 1) bytes; export the "
+            "recording again"
+        )
     size = path.stat().st_size
     if size < header_bytes:
         return (
@@ -185,6 +194,11 @@ def _size_problem(path: Path, head: bytes) -> str | None:
         samples_per_record = [int(fields[8 * i : 8 * i + 8]) for i in range(n_signals)]
     except ValueError:
         return None
+    if min(samples_per_record) < 1:
+        return (
+            f"the header is corrupt: samples per data record {samples_per_record} must be at least 1 for every "
+            "signal; export the recording again"
+        )
     record_bytes = sum(samples_per_record) * (3 if head.startswith(_BDF_MAGIC) else 2)
     if n_records < 0:
         return (

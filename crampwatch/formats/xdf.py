@@ -22,6 +22,13 @@ reader turns them into one :class:`~crampwatch.recording.Recording`:
   footer (the recording was cut off), or a footer whose sample count differs from the samples read, is a
   :class:`~crampwatch.errors.RecordingError` naming the stream. An irregular-rate (0 Hz) or implausible
   rate is an error when that stream is the one chosen.
+* **Structure first.** Before pyxdf sees the file, :func:`_check_structure` walks its chunks without
+  reading the samples: every chunk length must fit in what is left of the file, every sample chunk must
+  hold at least the bytes its sample count needs, and the XML headers must parse, declare no DOCTYPE or
+  ENTITY (entity expansion, "billion laughs"), and give a finite, non-negative rate, a channel count of
+  1..:data:`MAX_CHANNELS` and a known sample format. pyxdf allocates what a chunk announces and skips
+  damage it cannot parse, so a file it is handed can no longer make it allocate more than a few times the
+  file's size, nor expand entities.
 
 pyxdf parses samples one by one in Python (about 1-2 million samples per second), so a whole night at
 2 kHz takes a minute to read.
@@ -32,11 +39,14 @@ from __future__ import annotations
 import gzip
 import logging
 import math
+import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
+from xml.etree.ElementTree import ParseError, fromstring
+from xml.parsers import expat
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +68,15 @@ _RATE_TOLERANCE: Final = 0.01
 _MAGIC: Final = b"XDF:"
 #: Column.index = stream number x _PER_STREAM + channel number.
 _PER_STREAM: Final = 1 << 16
+#: More channels than this in one stream is a broken header (LSL amplifiers have at most a few hundred).
+MAX_CHANNELS: Final = 4096
+#: An XML header chunk larger than this is not a header (LabRecorder's are a few kB).
+_MAX_XML_BYTES: Final = 16 << 20
+#: Bytes of one value per channel format; "string" values are at least a length byte and one character.
+_FORMAT_BYTES: Final = {"double64": 8, "float32": 4, "int64": 8, "int32": 4, "int16": 2, "int8": 1, "string": 2}
+_XML_TAGS: Final = frozenset({1, 2, 6})
+_STREAM_TAGS: Final = frozenset({2, 3, 4, 6})
+_CLOCK_OFFSET_BYTES: Final = 2 + 4 + 16
 
 
 @register
@@ -109,10 +128,11 @@ def _read(path: Path, *, emg: Sequence[str] | None, acc: Sequence[str] | None) -
 
     where = str(path)
     _check_magic(where, path)
+    _check_structure(where, path)
     with _pyxdf_problems() as problems:
         try:
             raw_streams, _ = pyxdf.load_xdf(str(path))
-        except (OSError, ValueError, RuntimeError, EOFError, KeyError, IndexError) as err:
+        except (OSError, ValueError, RuntimeError, EOFError, KeyError, IndexError, struct.error, ParseError) as err:
             raise RecordingError(where, f"not a readable XDF file ({err}); check that it is a complete .xdf") from None
     if problems.messages:
         raise RecordingError(
@@ -179,8 +199,162 @@ def _check_magic(where: str, path: Path) -> None:
         )
 
 
-def _text(info: dict[str, Any], key: str) -> str:
-    value = info.get(key)
+def _check_structure(where: str, path: Path) -> None:
+    """Walk the chunks (see the module docstring, "Structure first"); RecordingError at the first bad one."""
+    try:
+        if path.suffix.lower() == ".xdfz":
+            with gzip.open(path, "rb") as gz:
+                _walk_chunks(where, gz, None)
+        else:
+            with open(path, "rb") as fh:
+                _walk_chunks(where, fh, path.stat().st_size)
+    except (OSError, EOFError) as err:  # gzip: a bad CRC or a cut-off stream
+        raise RecordingError(where, f"cannot read the file ({err}); copy it again from the source") from None
+
+
+def _damaged(where: str, offset: int, problem: str) -> RecordingError:
+    return RecordingError(
+        where,
+        f"the file is damaged or truncated at byte {offset}: {problem}; copy it again from the source or re-save it",
+    )
+
+
+def _walk_chunks(where: str, fh: BinaryIO | gzip.GzipFile, size: int | None) -> None:
+    """Chunk by chunk from after the magic; ``size`` is the file size, None for gzip (read to find the end)."""
+    streams: dict[int, tuple[int, int]] = {}  # stream id -> (channels, minimum bytes per sample)
+    pos = len(_MAGIC)
+    fh.seek(pos)
+    while True:
+        head = fh.read(1)
+        if not head:
+            return
+        width = head[0]
+        if width not in (1, 4, 8):
+            raise _damaged(where, pos, f"a chunk length takes 1, 4 or 8 bytes, not {width}")
+        raw = fh.read(width)
+        if len(raw) < width:
+            raise _damaged(where, pos, "the file ends inside a chunk length (truncated)")
+        length = int.from_bytes(raw, "little")
+        start = pos + 1 + width
+        left = None if size is None else size - start
+        if length < 2 or (left is not None and length > left):
+            raise _damaged(
+                where,
+                pos,
+                f"a chunk announces {length} bytes but "
+                + ("a chunk needs at least 2" if length < 2 else f"only {left} are left in the file (truncated)"),
+            )
+        content = length - 2
+        tag_bytes = fh.read(2)
+        if len(tag_bytes) < 2:
+            raise _damaged(where, pos, "the file ends inside a chunk tag (truncated)")
+        tag = int.from_bytes(tag_bytes, "little")
+        if not 1 <= tag <= 6:
+            raise _damaged(where, pos, f"unknown chunk tag {tag} (XDF has tags 1 to 6)")
+        stream_id = None
+        if tag in _STREAM_TAGS:
+            if content < 4:
+                raise _damaged(where, pos, f"chunk of tag {tag} is too short for its stream id")
+            stream_id = int.from_bytes(fh.read(4), "little")
+            content -= 4
+            if tag != 2 and stream_id not in streams:
+                raise _damaged(where, pos, f"stream {stream_id} has data before its header")
+        if tag == 4 and length != _CLOCK_OFFSET_BYTES:
+            raise _damaged(where, pos, f"a clock offset chunk has {length} bytes instead of {_CLOCK_OFFSET_BYTES}")
+        read = 0
+        if tag in _XML_TAGS:
+            if content > _MAX_XML_BYTES:
+                raise _damaged(where, pos, f"an XML header of {content} bytes (at most {_MAX_XML_BYTES})")
+            xml = fh.read(content)
+            read = len(xml)
+            info = _parse_xml(where, pos, xml)
+            if tag == 2 and stream_id is not None:
+                streams[stream_id] = _stream_layout(where, pos, info)
+        elif tag == 3 and stream_id is not None:
+            n_samples, read = _read_count(where, pos, fh)
+            channels, per_sample = streams[stream_id]
+            if n_samples * per_sample > content - read:
+                raise _damaged(
+                    where,
+                    pos,
+                    f"a sample chunk of stream {stream_id} announces {n_samples} samples of {channels} channel(s), "
+                    f"more than its {content} bytes can hold",
+                )
+        pos = start + length
+        skip = content - read
+        if size is None:  # gzip: read forward (in blocks) to find out whether the chunk is complete
+            while skip > 0:
+                got = len(fh.read(min(skip, 1 << 20)))
+                if got == 0:
+                    raise _damaged(where, pos, "the file ends inside a chunk (truncated)")
+                skip -= got
+        else:
+            fh.seek(pos)
+
+
+def _read_count(where: str, pos: int, fh: BinaryIO | gzip.GzipFile) -> tuple[int, int]:
+    """A sample count (XDF variable-length integer) and the bytes it took."""
+    head = fh.read(1)
+    if not head or head[0] not in (1, 4, 8):
+        raise _damaged(where, pos, "a sample chunk has no valid sample count")
+    raw = fh.read(head[0])
+    if len(raw) < head[0]:
+        raise _damaged(where, pos, "the file ends inside a sample count (truncated)")
+    return int.from_bytes(raw, "little"), 1 + head[0]
+
+
+class _DtdRefusedError(Exception):
+    """Raised from expat's DOCTYPE handler, before any declaration in it is read."""
+
+
+def _refuse_dtd(*_: object) -> None:
+    raise _DtdRefusedError
+
+
+def _parse_xml(where: str, pos: int, xml: bytes) -> dict[str, Any]:
+    # A DTD is the only way to declare entities, and LSL never writes one. A first expat pass stops at the
+    # DOCTYPE's start, before anything in it is declared or expanded ("billion laughs"), whatever the
+    # document's encoding; no other dependency (defusedxml) is needed for that.
+    check = expat.ParserCreate()
+    check.StartDoctypeDeclHandler = _refuse_dtd
+    check.EntityDeclHandler = _refuse_dtd
+    try:
+        check.Parse(xml, True)
+        root = fromstring(xml)  # noqa: S314 - the pass above refused any DTD, so no entity can expand
+    except _DtdRefusedError:
+        raise _damaged(where, pos, "an XML header declares a DOCTYPE or ENTITY, which XDF headers never do") from None
+    except (expat.ExpatError, ParseError) as err:
+        raise _damaged(where, pos, f"an XML header does not parse ({err})") from None
+    return {child.tag: (child.text or "").strip() for child in root}
+
+
+def _stream_layout(where: str, pos: int, info: dict[str, str]) -> tuple[int, int]:
+    """(channels, minimum bytes per sample) of a stream header, after checking its numbers."""
+    name = info.get("name", "?")
+    try:
+        channels = int(info.get("channel_count", ""))
+        rate = float(info.get("nominal_srate", ""))
+    except ValueError:
+        raise _damaged(
+            where,
+            pos,
+            f"stream {name!r}: channel_count {info.get('channel_count')!r} or nominal_srate "
+            f"{info.get('nominal_srate')!r} is not a number",
+        ) from None
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise _damaged(where, pos, f"stream {name!r}: channel_count {channels} is outside 1..{MAX_CHANNELS}")
+    if not (math.isfinite(rate) and rate >= 0):
+        raise _damaged(where, pos, f"stream {name!r}: nominal_srate {rate!r} must be a finite rate >= 0 Hz")
+    fmt = info.get("channel_format", "")
+    if fmt not in _FORMAT_BYTES:
+        raise _damaged(
+            where, pos, f"stream {name!r}: unknown channel_format {fmt!r} (known: {', '.join(_FORMAT_BYTES)})"
+        )
+    return channels, 1 + channels * _FORMAT_BYTES[fmt]
+
+
+def _text(info: object, key: str) -> str:
+    value = info.get(key) if isinstance(info, dict) else None
     if isinstance(value, list) and value and isinstance(value[0], str):
         return value[0].strip()
     return ""
@@ -195,8 +369,14 @@ def _check_footer(where: str, name: str, raw: dict[str, Any]) -> None:
             f"stream {name!r} has no footer: the recording was not closed properly (cut off while being "
             f"written or copied); {n} sample(s) were read. Copy the file again, or re-save it with an XDF tool",
         )
-    text = _text(footer.get("info", {}), "sample_count")
-    if text and int(text) != n:
+    text = _text(footer.get("info", {}), "sample_count") if isinstance(footer, dict) else ""
+    try:
+        announced = int(text) if text else n
+    except ValueError:
+        raise RecordingError(
+            where, f"stream {name!r}: the footer's sample_count {text!r} is not a number; the file is damaged"
+        ) from None
+    if announced != n:
         raise RecordingError(
             where,
             f"stream {name!r}: the footer announces {text} samples but {n} were read; the file is truncated or damaged",
