@@ -103,9 +103,7 @@ def make_client(
     """
     address = BrokerAddress.parse(url)
     access = access or MqttAccess()
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack
-    )
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
     password = address.password
     if access.password_file is not None:
         password = read_password_file(access.password_file)
