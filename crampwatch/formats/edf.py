@@ -43,7 +43,7 @@ import pyedflib
 
 from ..errors import RecordingError
 from ..frames import StreamKind
-from ..recording import Annotation, Recording, Signal
+from ..recording import Annotation, Recording, Signal, StreamedRecording, StreamedSignal
 from ..units import ACC_UNIT, EMG_UNIT, factor
 from .columns import Column, pick_channels
 from .registry import check_finite, register
@@ -85,6 +85,10 @@ class EdfFormat:
     def read(self, path: Path, *, emg: Sequence[str] | None, acc: Sequence[str] | None) -> Recording:
         return _read(path, emg=emg, acc=acc)
 
+    def open(self, path: Path, *, emg: Sequence[str] | None, acc: Sequence[str] | None) -> StreamedRecording:
+        """The recording with its samples left in the file, read block by block (``detect``)."""
+        return _open_streamed(path, emg=emg, acc=acc)
+
 
 # --------------------------------------------------------------------------------------------- reading
 
@@ -92,30 +96,50 @@ class EdfFormat:
 def _read(path: Path, *, emg: Sequence[str] | None, acc: Sequence[str] | None) -> Recording:
     where = str(path)
     with _open(path) as f:
-        # The header's transducer and prefilter say what a channel is when its label does not
-        # ("Ag-AgCl electrodes" vs "thermistor"; "HP:16Hz Rectification LP:0.7Hz" is an envelope).
-        channels = [
-            Column(
-                i,
-                f.getLabel(i).strip(),
-                f.getPhysicalDimension(i).strip(),
-                f.getSampleFrequency(i),
-                transducer=f.getTransducer(i).strip(),
-                prefilter=f.getPrefilter(i).strip(),
-            )
-            for i in range(f.signals_in_file)
-            if f.getLabel(i).strip().lower() not in _ANNOTATION_LABELS
-        ]
-        emg_channels, acc_channels = pick_channels(where, channels, emg=emg, acc=acc)
+        emg_channels, acc_channels, annotations, meta = _describe(where, f, emg=emg, acc=acc)
         emg_signal = _read_signal(where, f, StreamKind.EMG, emg_channels)
         acc_signal = _read_signal(where, f, StreamKind.ACC, acc_channels) if acc_channels else None
-        annotations = _annotations(f)
-        meta: dict[str, object] = {
-            "format": _FILE_TYPES.get(f.filetype, "EDF"),
-            "start": f.getStartdatetime(),
-            "channels": tuple(f"{c.label} [{c.unit}]" for c in channels),
-        }
     return Recording(emg_signal, acc_signal, annotations, source=where, meta=meta)
+
+
+def _open_streamed(path: Path, *, emg: Sequence[str] | None, acc: Sequence[str] | None) -> StreamedRecording:
+    where = str(path)
+    f = _open(path)
+    try:
+        emg_channels, acc_channels, annotations, meta = _describe(where, f, emg=emg, acc=acc)
+    except BaseException:
+        f.close()
+        raise
+    emg_signal = _streamed_signal(where, f, StreamKind.EMG, emg_channels)
+    acc_signal = _streamed_signal(where, f, StreamKind.ACC, acc_channels) if acc_channels else None
+    return StreamedRecording(emg_signal, acc_signal, annotations, source=where, meta=meta, close=f.close)
+
+
+def _describe(
+    where: str, f: pyedflib.EdfReader, *, emg: Sequence[str] | None, acc: Sequence[str] | None
+) -> tuple[list[Column], list[Column], tuple[Annotation, ...], dict[str, object]]:
+    """The EMG and ACC channels to use, the annotations and the meta data of an open file."""
+    # The header's transducer and prefilter say what a channel is when its label does not
+    # ("Ag-AgCl electrodes" vs "thermistor"; "HP:16Hz Rectification LP:0.7Hz" is an envelope).
+    channels = [
+        Column(
+            i,
+            f.getLabel(i).strip(),
+            f.getPhysicalDimension(i).strip(),
+            f.getSampleFrequency(i),
+            transducer=f.getTransducer(i).strip(),
+            prefilter=f.getPrefilter(i).strip(),
+        )
+        for i in range(f.signals_in_file)
+        if f.getLabel(i).strip().lower() not in _ANNOTATION_LABELS
+    ]
+    emg_channels, acc_channels = pick_channels(where, channels, emg=emg, acc=acc)
+    meta: dict[str, object] = {
+        "format": _FILE_TYPES.get(f.filetype, "EDF"),
+        "start": f.getStartdatetime(),
+        "channels": tuple(f"{c.label} [{c.unit}]" for c in channels),
+    }
+    return list(emg_channels), list(acc_channels), _annotations(f), meta
 
 
 def _open(path: Path) -> pyedflib.EdfReader:
@@ -207,26 +231,51 @@ def _read_signal(path: str, f: pyedflib.EdfReader, kind: StreamKind, channels: S
     """Read ``channels`` (one shared rate) into a Signal in canonical units, chunk by chunk."""
     n = min(f.samples_in_file(c.index) for c in channels)
     data = np.empty((n, len(channels)), dtype=np.float64)
-    for j, c in enumerate(channels):
-        scale = factor(kind, c.unit)
-        for start in range(0, n, _CHUNK_SAMPLES):
-            count = min(_CHUNK_SAMPLES, n - start)
-            try:
-                block = f.readSignal(c.index, start, count)
-            except OSError as err:
-                raise RecordingError(
-                    path,
-                    f"cannot read samples {start}..{start + count} ({err}); the data records are damaged",
-                    channel=c.label,
-                ) from None
-            if block.shape != (count,):
-                raise RecordingError(
-                    path,
-                    f"got {block.size} of {count} samples from sample {start}: the data is truncated",
-                    channel=c.label,
-                )
-            np.multiply(block, scale, out=data[start : start + count, j])
+    for start in range(0, n, _CHUNK_SAMPLES):
+        count = min(_CHUNK_SAMPLES, n - start)
+        _read_block(path, f, kind, channels, start, count, out=data[start : start + count])
     return Signal(kind, channels[0].rate_hz, tuple(c.label for c in channels), data)
+
+
+def _streamed_signal(path: str, f: pyedflib.EdfReader, kind: StreamKind, channels: Sequence[Column]) -> StreamedSignal:
+    """``channels`` (one shared rate) as a signal read from ``f`` block by block, in canonical units."""
+    n = min(f.samples_in_file(c.index) for c in channels)
+
+    def read(start: int, count: int) -> npt.NDArray[np.float64]:
+        out = np.empty((count, len(channels)), dtype=np.float64)
+        _read_block(path, f, kind, channels, start, count, out=out)
+        return out
+
+    return StreamedSignal(kind, channels[0].rate_hz, tuple(c.label for c in channels), n, read)
+
+
+def _read_block(
+    path: str,
+    f: pyedflib.EdfReader,
+    kind: StreamKind,
+    channels: Sequence[Column],
+    start: int,
+    count: int,
+    *,
+    out: npt.NDArray[np.float64],
+) -> None:
+    """Samples ``start..start+count-1`` of ``channels`` into ``out`` ``(count, channels)``, in canonical units."""
+    for j, c in enumerate(channels):
+        try:
+            block = f.readSignal(c.index, start, count)
+        except OSError as err:
+            raise RecordingError(
+                path,
+                f"cannot read samples {start}..{start + count} ({err}); the data records are damaged",
+                channel=c.label,
+            ) from None
+        if block.shape != (count,):
+            raise RecordingError(
+                path,
+                f"got {block.size} of {count} samples from sample {start}: the data is truncated",
+                channel=c.label,
+            )
+        np.multiply(block, factor(kind, c.unit), out=out[:, j])
 
 
 def _annotations(f: pyedflib.EdfReader) -> tuple[Annotation, ...]:
