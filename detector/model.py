@@ -33,13 +33,11 @@ import numpy.typing as npt
 
 from crampwatch.errors import ModelError
 
+from .config import DEFAULT_MODEL as DEFAULT_MODEL  # its home is the settings; imported from here too
 from .features import EMG_ONLY_COLUMNS, EMG_ONLY_NAMES, NAMES
 
 FloatArray = npt.NDArray[np.float64]
 
-#: The model shipped with the package (package data, so installed wheels have it); ``--model`` overrides it,
-#: and ``cramp-detector train`` writes here by default.
-DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "cramp-model.skops"
 
 #: SHA-256 of the shipped model file. A card travels with its model, so an attacker who replaces one can
 #: replace both; this hash travels with the code. Retraining the shipped model means updating it here.
