@@ -227,9 +227,14 @@ class DevicePipeline:
 
         Windows over gap filler (``valid`` False) stay out of the history: their zeros are no rest.
         Between updates the baseline holds, so those windows go into the history in one step each run.
+        The history is copied at each update and the percentiles of all copies of one size are taken in
+        one call at the end: numpy's per-call overhead was most of the cost, and the values are the same.
         """
         out = np.empty_like(rms)
         n = rms.shape[0]
+        snapshots: list[FloatArray] = []  # the history at each update of this push
+        fills: list[tuple[int, int, int]] = []  # out[start:stop] = percentile of snapshot j
+        pending: int | None = None  # the snapshot the current baseline is waiting for
         i = 0
         while i < n:
             k = first + i
@@ -238,20 +243,32 @@ class DevicePipeline:
                 self._rms_count += 1
             if self._rms_count == 0:  # only filler so far: nothing to call rest yet
                 self._baseline = rms[i]
-            elif self._baseline is None or k % BASELINE_EVERY == 0:
-                filled = self._rms_ring[: min(self._rms_count, BASELINE_HISTORY)]
-                self._baseline = np.percentile(filled, BASELINE_PERCENTILE, axis=0)
-            out[i] = self._baseline
-            i += 1
-            if self._rms_count == 0 or i >= n:
-                continue
-            # Windows up to the next update keep this baseline: add the valid ones to the history at once.
-            stop = min(n, i + (-(first + i)) % BASELINE_EVERY)
-            rest = rms[i:stop][valid[i:stop]]
-            self._rms_ring[(self._rms_count + np.arange(rest.shape[0])) % BASELINE_HISTORY] = rest
-            self._rms_count += rest.shape[0]
-            out[i:stop] = self._baseline
+            elif (self._baseline is None and pending is None) or k % BASELINE_EVERY == 0:
+                snapshots.append(self._rms_ring[: min(self._rms_count, BASELINE_HISTORY)].copy())
+                pending = len(snapshots) - 1
+            stop = i + 1
+            if self._rms_count and stop < n:
+                # Windows up to the next update keep this baseline: add the valid ones to the history at once.
+                stop = min(n, stop + (-(first + stop)) % BASELINE_EVERY)
+                rest = rms[i + 1 : stop][valid[i + 1 : stop]]
+                self._rms_ring[(self._rms_count + np.arange(rest.shape[0])) % BASELINE_HISTORY] = rest
+                self._rms_count += rest.shape[0]
+            if pending is None:
+                out[i:stop] = self._baseline
+            else:
+                fills.append((i, stop, pending))
             i = stop
+        if snapshots:
+            values: list[FloatArray] = [np.empty(0)] * len(snapshots)
+            for size in {s.shape[0] for s in snapshots}:
+                same = [j for j, s in enumerate(snapshots) if s.shape[0] == size]
+                stacked = np.percentile(np.stack([snapshots[j] for j in same]), BASELINE_PERCENTILE, axis=1)
+                for j, row in zip(same, stacked, strict=True):
+                    values[j] = row
+            for start, stop, j in fills:
+                out[start:stop] = values[j]
+            if pending is not None:
+                self._baseline = values[pending]
         return out
 
     @staticmethod
