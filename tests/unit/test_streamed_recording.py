@@ -111,3 +111,42 @@ def test_formats_that_cannot_stream_are_read_whole(tmp_path: Path) -> None:
     header = "time_s," + ",".join(f"{n} [uV]" for n in rec.emg.channel_names)
     np.savetxt(path, np.column_stack([t, rec.emg.data]), delimiter=",", header=header, comments="")
     assert isinstance(open_recording(path), Recording)
+
+
+@pytest.mark.parametrize("suffix", [".edf", ".bdf"])
+def test_records_are_decoded_with_numpy_to_pyedflibs_values(tmp_path: Path, suffix: str) -> None:
+    """The fast path is really taken (not a silent fallback), and gives pyedflib's values bit for bit."""
+    from crampwatch.formats.edf import _describe, _open, _read_block, _RecordReader
+
+    rec = simulate(7.5, 9, params=SimParams(emg_rate_hz=512.0, n_emg_channels=3))
+    path = tmp_path / f"night{suffix}"
+    write_edf(rec, path)
+    with _open(path) as f:
+        emg, acc, _, _ = _describe(str(path), f, emg=None, acc=None)
+        for kind, channels in ((StreamKind.EMG, emg), (StreamKind.ACC, acc)):
+            reader = _RecordReader.open(str(path), f, kind, channels)
+            assert reader is not None
+            n = min(f.samples_in_file(c.index) for c in channels)
+            for start, count in ((0, n), (reader.per_record - 3, 7), (n - 100, 100)):
+                ours, theirs = np.empty((count, len(channels))), np.empty((count, len(channels)))
+                reader.read(start, count, out=ours)
+                _read_block(str(path), f, kind, channels, start, count, out=theirs)
+                np.testing.assert_array_equal(ours, theirs)
+
+
+def test_a_file_numpy_would_decode_differently_is_read_through_pyedflib(
+    night_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crampwatch.formats.edf import _RecordReader
+
+    real = _RecordReader.read
+
+    def off_by_one_count(self: _RecordReader, start: int, count: int, *, out: npt.NDArray[np.float64]) -> None:
+        real(self, start, count, out=out)
+        out += self.bitvalue  # what a layout or arithmetic we got wrong would look like
+
+    monkeypatch.setattr(_RecordReader, "read", off_by_one_count)
+    whole = read_recording(night_file)
+    with open_recording(night_file) as streamed:
+        assert isinstance(streamed, StreamedRecording)
+        np.testing.assert_array_equal(streamed.emg.read(0, 5000), whole.emg.data[:5000])
