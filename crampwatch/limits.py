@@ -18,8 +18,8 @@ Where the bounds come from (shared/reference physiology.md §7 and devices.md):
   1,666 Hz (Movesense); some bands report about 10 Hz, so 1 Hz is the slowest that still shows a turn.
 * EMG 1-16 channels (the widest listed device, Myo and gForce, has 8: 16 allows one per leg), ACC exactly
   3 (x, y, z; :mod:`crampwatch.continuity` needs them).
-* At most :data:`MAX_FRAME_S` (120 s) of samples per frame, offline files being cut into 90 s chunks
-  (up to 90 s in tests). Frames from the network (collectors send 0.25 s by default, ``replay --frame-s``
+* At most :data:`MAX_FRAME_S` (120 s) of samples per frame, offline files being cut into 90 s chunks.
+  Frames from the network (collectors send 0.25 s by default, ``replay --frame-s``
   longer ones) may carry :data:`MAX_LIVE_FRAME_S` (60 s) and at most :data:`MAX_LIVE_FRAME_VALUES`
   samples x channels: processing a frame costs about 30x its size, so a larger live frame only serves to
   make one message cost a lot of memory.
