@@ -14,13 +14,11 @@ from crampwatch.errors import ConfigError, ModelError
 from crampwatch.settings import ServiceSettings, check_http_url
 from crampwatch.topics import DEFAULT_PREFIX
 
+from .paths import DEFAULT_MODEL
+
 if TYPE_CHECKING:
     from .model import Model
 
-#: The model shipped with the package (package data, so installed wheels have it); ``--model`` overrides it,
-#: and ``cramp-detector train`` writes here by default. It is defined here, with the setting whose default
-#: it is, so that settings and ``--help`` do not import the model code (numpy, scipy, the features).
-DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "cramp-model.skops"
 
 #: The settings of the commands that only need a model (detect, batch, annotate, evaluate, train).
 MODEL_FIELDS = ("model",)

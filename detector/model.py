@@ -33,8 +33,8 @@ import numpy.typing as npt
 
 from crampwatch.errors import ModelError
 
-from .config import DEFAULT_MODEL as DEFAULT_MODEL  # its home is the settings; imported from here too
 from .features import EMG_ONLY_COLUMNS, EMG_ONLY_NAMES, NAMES
+from .paths import DEFAULT_MODEL as DEFAULT_MODEL  # re-exported: its home is detector.paths
 
 FloatArray = npt.NDArray[np.float64]
 
