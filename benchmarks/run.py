@@ -62,20 +62,40 @@ class Run:
     stderr: str
 
 
+#: Runs a program and writes its wall time and rusage as JSON. A small interpreter stands between this
+#: process and the measured one: Linux carries a process's peak RSS across exec, and a child spawned
+#: straight from a benchmark that had just simulated an 8-h night reported that night's memory as its own.
+_LAUNCHER = """
+import json, os, sys, time
+report, argv = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+pid = os.posix_spawnp(argv[0], argv, os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+with open(report, "w") as fh:
+    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss,
+               "code": os.waitstatus_to_exitcode(status)}, fh)
+"""
+
+
 def run_child(argv: Sequence[str], *, env: dict[str, str] | None = None) -> Run:
-    """Run ``argv`` to its end; wall time, CPU time and peak RSS of exactly that process (``os.wait4``)."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    if proc.returncode != 0:
-        raise SystemExit(f"benchmarks.run: {' '.join(argv)} failed ({proc.returncode}):\n{stderr[-2000:]}")
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout, stderr)
+    """Run ``argv`` to its end; wall time, CPU time and peak RSS of exactly that process (``os.wait4``).
+
+    The peak RSS includes the few MB of the small launcher interpreter it was spawned from.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "usage.json"
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        with open(out, "wb") as fo, open(err, "wb") as fe:
+            launcher = [sys.executable, "-S", "-c", _LAUNCHER, str(report), *argv]
+            subprocess.run(launcher, stdout=fo, stderr=fe, env=env, check=False)
+        stdout, stderr = out.read_text(errors="replace"), err.read_text(errors="replace")
+        if not report.exists():
+            raise SystemExit(f"benchmarks.run: could not start {' '.join(argv)}:\n{stderr[-2000:]}")
+        usage = json.loads(report.read_text())
+    if usage["code"] != 0:
+        raise SystemExit(f"benchmarks.run: {' '.join(argv)} failed ({usage['code']}):\n{stderr[-2000:]}")
+    return Run(usage["wall"], usage["cpu"], usage["maxrss_kb"] / 1024, stdout, stderr)
 
 
 def best_of(n: int, argv: Sequence[str]) -> tuple[Run, float]:
@@ -110,9 +130,11 @@ def offline(args: argparse.Namespace) -> list[Row]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="cramp-bench-") as tmp:
         edf = Path(tmp) / "night.edf"
-        started = time.perf_counter()
-        sim_s = write_night(edf, args.hours, args.seed)
-        write_s = time.perf_counter() - started - sim_s
+        # In a child, so that this process stays small (see _LAUNCHER).
+        made = run_child(
+            [sys.executable, "-m", "benchmarks.run", "--write-night", str(edf), "--hours", str(args.hours)]
+        )
+        sim_s, write_s = (float(x) for x in made.stdout.split())
         note = f"{args.hours:g} h, EMG 1 kHz x 2 + ACC 50 Hz x 3, {edf.stat().st_size / 1e6:.0f} MB"
         rows.append(Row("offline", "simulate night", seconds / sim_s, "x real time", note))
         rows.append(Row("offline", "write EDF", write_s, "s", note))
@@ -266,7 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement, best wall time kept (3)")
     parser.add_argument("--no-neurokit", action="store_true", help="offline: skip the NeuroKit2 pipeline")
     parser.add_argument("--live-minutes", type=float, default=5.0, help="live: minutes fed as frames (default 5)")
+    parser.add_argument("--write-night", type=Path, metavar="EDF", help=argparse.SUPPRESS)  # offline's helper
     args = parser.parse_args(argv)
+    if args.write_night:
+        started = time.perf_counter()
+        simulated = write_night(args.write_night, args.hours, args.seed)
+        print(simulated, time.perf_counter() - started - simulated)
+        return 0
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")

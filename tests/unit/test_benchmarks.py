@@ -35,3 +35,10 @@ def test_table_lines_up_the_columns() -> None:
     text = table([Row("offline", "detect wall", 4.25, "s"), Row("startup", "x", 1234.0, "MB", "note")])
     lines = text.splitlines()
     assert lines[1].index("4.25") + len("4.25") == lines[2].index("1,234") + len("1,234")
+
+
+def test_the_benchmarks_own_memory_is_not_counted_as_the_childs() -> None:
+    """Linux carries the peak RSS across exec: spawned directly, a child reported the parent's memory."""
+    ballast = b"\x01" * 200_000_000  # written pages: this process's RSS is over 200 MB
+    child = run_child([sys.executable, "-S", "-c", "pass"])
+    assert len(ballast) and child.max_rss_mb < 100
