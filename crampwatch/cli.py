@@ -17,6 +17,7 @@ import math
 import os
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
@@ -45,17 +46,41 @@ class CommandParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(self.prog, f"{message} (see '{self.prog} --help')")
 
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # Only the chosen command's arguments are added, just before parsing: some commands take their
+        # defaults from heavy modules (the training config, the evaluator), and `--help` or one command
+        # must not import every other command's dependencies (issue 16: `--help` took 2.3 s).
+        pending: dict[str, tuple[argparse.ArgumentParser, ModuleType]] = getattr(self, "_pending_commands", {})
+        if pending:
+            for token in sys.argv[1:] if args is None else args:
+                if token in pending:
+                    sub, command = pending.pop(token)
+                    command.add_arguments(sub)
+                    break
+        return super().parse_known_args(args, namespace)
+
 
 def add_commands(parser: argparse.ArgumentParser, commands: tuple[ModuleType, ...]) -> None:
-    """One sub-command per module (``NAME``, ``HELP``, ``add_arguments``, ``run``)."""
+    """One sub-command per module (``NAME``, ``HELP``, ``add_arguments``, ``run``).
+
+    On a :class:`CommandParser`, a command's ``add_arguments`` runs when a command line names it.
+    """
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", help="one of the commands below", parser_class=CommandParser
     )
+    pending: dict[str, tuple[argparse.ArgumentParser, ModuleType]] = {}
     for command in commands:
         # No help= here: the epilog (commands_epilog) lists the commands once, in a wider layout.
         p = sub.add_parser(command.NAME, description=command.HELP)
-        command.add_arguments(p)
+        if isinstance(parser, CommandParser):
+            pending[command.NAME] = (p, command)
+        else:
+            command.add_arguments(p)
         p.set_defaults(run=command.run)
+    if pending:
+        parser._pending_commands = pending  # type: ignore[attr-defined]
 
 
 def commands_epilog(prog: str, commands: tuple[ModuleType, ...], width: int = 100) -> str:

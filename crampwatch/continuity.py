@@ -68,7 +68,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import StreamError
-from .frames import Frame, StreamKind
+from .frames import Frame, StreamKind, scale_by
 from .recording import Annotation
 from .units import UnitError, factors
 
@@ -226,7 +226,8 @@ class StreamContinuity:
 
     def accept(self, frame: Frame) -> FloatArray:
         """The frame's samples in µV or g; the stream now continues after it."""
-        values = frame.values() * self.factors
+        values = frame.values()
+        scale_by(values, self.factors)
         if values.shape[0]:
             self.last = values[-1]
         self.stats.frames += 1

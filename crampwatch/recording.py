@@ -8,7 +8,7 @@ Recording; they stay as :class:`~crampwatch.frames.Frame` blocks.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,19 +95,67 @@ class Signal:
         else:
             payload = self.data
             scale = 1.0
-        cutter = FrameCutter(
-            self.kind,
-            self.rate_hz,
-            tuple(Channel(name, self.unit, scale) for name in self.channel_names),
-            frame_s=frame_s,
-            start_ns=start_ns + round(self.t0_s * 1e9),
-            first_seq=first_seq,
-        )
+        cutter = _cutter(self, frame_s, scale, start_ns, first_seq)
         # Pushed in blocks of frames, so frames are views of the signal and a night is never in a list.
         block = cutter.n_per * _FRAMES_PER_PUSH
         for s in range(0, self.n_samples, block):
             yield from cutter.push(payload[s : s + block])
         yield from cutter.flush(end_of_stream=end_of_stream)
+
+
+#: Reads ``count`` samples from sample ``start`` on: ``(count, n_channels)`` float64 in canonical units.
+BlockReader = Callable[[int, int], npt.NDArray[np.float64]]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StreamedSignal:
+    """A signal left in its file and read a block at a time, so that memory stays flat however long it is.
+
+    The same description as :class:`Signal`, with ``read(start, count)`` in place of ``data``.
+    :meth:`frames` cuts exactly the frames :meth:`Signal.frames` cuts from the same samples.
+    """
+
+    kind: StreamKind
+    rate_hz: float
+    channel_names: tuple[str, ...]
+    n_samples: int
+    read: BlockReader
+    t0_s: float = 0.0
+
+    @property
+    def unit(self) -> str:
+        return EMG_UNIT if self.kind is StreamKind.EMG else ACC_UNIT
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.rate_hz
+
+    def frames(
+        self, frame_s: float = 0.1, *, start_ns: int = 0, first_seq: int = 0, end_of_stream: bool = True
+    ) -> Iterator[Frame]:
+        """Float64 wire frames of about ``frame_s`` seconds, reading about ``STREAM_BLOCK_S`` at a time."""
+        cutter = _cutter(self, frame_s, 1.0, start_ns, first_seq)
+        block = cutter.n_per * max(1, round(STREAM_BLOCK_S * self.rate_hz / cutter.n_per))
+        for s in range(0, self.n_samples, block):
+            yield from cutter.push(self.read(s, min(block, self.n_samples - s)))
+        yield from cutter.flush(end_of_stream=end_of_stream)
+
+
+#: Seconds of samples :meth:`StreamedSignal.frames` reads at once: few reads, and a few MB whatever the night.
+STREAM_BLOCK_S = 120.0
+
+
+def _cutter(
+    signal: Signal | StreamedSignal, frame_s: float, scale: float, start_ns: int, first_seq: int
+) -> FrameCutter:
+    return FrameCutter(
+        signal.kind,
+        signal.rate_hz,
+        tuple(Channel(name, signal.unit, scale) for name in signal.channel_names),
+        frame_s=frame_s,
+        start_ns=start_ns + round(signal.t0_s * 1e9),
+        first_seq=first_seq,
+    )
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -131,14 +179,60 @@ class Recording:
         are not sent: the device never sent them either, so replay and offline detection meet the same
         hole the live service met (:func:`crampwatch.continuity.drop_annotated_gaps`).
         """
-        from .continuity import drop_annotated_gaps  # continuity imports this module's Annotation
+        return _device_frames(self.emg, self.acc, self.annotations, frame_s, start_ns)
 
-        streams = [drop_annotated_gaps(self.emg.frames(frame_s, start_ns=start_ns), self.annotations, self.emg.t0_s)]
-        if self.acc is not None:
-            acc = self.acc.frames(frame_s, start_ns=start_ns)
-            streams.append(drop_annotated_gaps(acc, self.annotations, self.acc.t0_s))
-        for _, frame in merge_by_end_time(streams):
-            yield frame
+    # A context manager like StreamedRecording, so `with open_recording(path) as rec:` fits both.
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StreamedRecording:
+    """A :class:`Recording` whose signals stay in the file until :meth:`frames` reads them, block by block.
+
+    What ``detect`` runs on, so an 8-hour night needs a few MB of samples in memory instead of all of
+    them (:func:`crampwatch.formats.open_recording`). Use it as a context manager: it closes the file.
+    """
+
+    emg: StreamedSignal
+    acc: StreamedSignal | None = None
+    annotations: tuple[Annotation, ...] = ()
+    source: str = ""
+    meta: dict[str, object] = field(default_factory=dict)
+    close: Callable[[], None] = lambda: None
+
+    @property
+    def duration_s(self) -> float:
+        return self.emg.t0_s + self.emg.duration_s
+
+    def frames(self, frame_s: float, *, start_ns: int = 0) -> Iterator[Frame]:
+        """The frames :meth:`Recording.frames` gives for the same samples, read from the file as they go."""
+        return _device_frames(self.emg, self.acc, self.annotations, frame_s, start_ns)
+
+    def __enter__(self) -> StreamedRecording:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _device_frames(
+    emg: Signal | StreamedSignal,
+    acc: Signal | StreamedSignal | None,
+    annotations: tuple[Annotation, ...],
+    frame_s: float,
+    start_ns: int,
+) -> Iterator[Frame]:
+    from .continuity import drop_annotated_gaps  # continuity imports this module's Annotation
+
+    streams = [drop_annotated_gaps(emg.frames(frame_s, start_ns=start_ns), annotations, emg.t0_s)]
+    if acc is not None:
+        streams.append(drop_annotated_gaps(acc.frames(frame_s, start_ns=start_ns), annotations, acc.t0_s))
+    for _, frame in merge_by_end_time(streams):
+        yield frame
 
 
 ANNOTATION_FIELDS = ("type", "onset_s", "offset_s", "subtype")

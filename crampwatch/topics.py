@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
-from .frames import StreamKind
+
+if TYPE_CHECKING:
+    # Imported where used: crampwatch.frames imports numpy, which `--help` and settings must not wait for.
+    from .frames import StreamKind
 
 DEFAULT_PREFIX = "cramp/v1"
 #: Longest patient or device id. Ids become topic levels and InfluxDB tags; a bound keeps every topic,
@@ -72,6 +76,8 @@ class StreamTopic:
         if len(parts) != 3:
             return None
         patient, device, stream = parts
+        from .frames import StreamKind
+
         try:
             kind = StreamKind(stream)
         except ValueError:
@@ -81,6 +87,8 @@ class StreamTopic:
 
 def data_subscriptions(prefix: str) -> list[str]:
     """Wildcards matching every data stream of every patient and device (not status topics)."""
+    from .frames import StreamKind
+
     return [f"{prefix}/+/+/{kind.value}" for kind in StreamKind]
 
 

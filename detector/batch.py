@@ -116,14 +116,15 @@ def _model(path: str) -> Any:
 
 def process_file(path: str, model_path: str, name: str) -> NightResult:
     """One night: read, detect, summarise. Runs on a Dask worker; never raises for a bad file."""
-    from crampwatch.formats import read_recording
+    from crampwatch.formats import open_recording
 
     from .offline import run_recording
 
     try:
         model = _model(model_path)
-        rec = read_recording(path)
-        out = run_recording(rec, model, patient="cohort", device=name)
+        # EDF/BDF are streamed from the file, so a worker's memory does not grow with the night.
+        with open_recording(path) as rec:
+            out = run_recording(rec, model, patient="cohort", device=name)
     except FILE_ERRORS as err:
         return NightResult(name, error=file_error(err))
     seconds = len(out.summaries)

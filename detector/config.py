@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
 
@@ -13,7 +14,11 @@ from crampwatch.errors import ConfigError, ModelError
 from crampwatch.settings import MqttClientSettings, check_http_url
 from crampwatch.topics import DEFAULT_PREFIX
 
-from .model import DEFAULT_MODEL, Model
+from .paths import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from .model import Model
+
 
 #: The settings of the commands that only need a model (detect, batch, annotate, evaluate, train).
 MODEL_FIELDS = ("model",)

@@ -50,6 +50,7 @@ class DeviceStreams:
         *,
         expect_acc: bool | None = None,
         keep_features: bool = False,
+        decide_windows: int = 0,
         max_frame_s: float = MAX_FRAME_S,
         max_frame_values: int | None = None,
     ) -> None:
@@ -58,6 +59,7 @@ class DeviceStreams:
         self.max_frame_s = max_frame_s
         self.max_frame_values = max_frame_values
         self.keep_features = keep_features
+        self.decide_windows = decide_windows  # see DevicePipeline: offline decides in large batches
         self.patient = patient
         self.device = device
         self.expect_acc = expect_acc
@@ -164,6 +166,7 @@ class DeviceStreams:
                 start_ns=frame.t0_ns,
                 expect_acc=self.expect_acc,
                 keep_features=self.keep_features,
+                decide_windows=self.decide_windows,
             )
         return stream
 

@@ -19,27 +19,59 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .features import StreamFilter, acc_filter, emg_filter
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
 
 SEG_S = 0.05
 SEGS_PER_HOP = 10
 HOPS_PER_WINDOW = 2
 ENV_SEGMENTS = 80
 ACC_WINDOW_S = 2.0
+# A window's RMS and peak are combined from whole hops, and the lookback is whole hops.
+assert ENV_SEGMENTS % SEGS_PER_HOP == 0 and ENV_SEGMENTS >= HOPS_PER_WINDOW * SEGS_PER_HOP
 
 
 @dataclass(frozen=True, slots=True)
 class EmgWindows:
-    """Windows completed by one push: ``first`` is the index of the first of them."""
+    """Windows completed by one push: ``first`` is the index of the first of them.
+
+    The samples stay in one channel-major block (the lookback plus the new hops), so every reduction runs
+    along contiguous rows; a window's samples or envelope are gathered only for the channel a feature needs.
+    """
 
     first: int
-    win: FloatArray  # (n, window samples, channels)
-    env: FloatArray  # (n, ENV_SEGMENTS, channels)
+    block: FloatArray  # (channels, samples): band-limited EMG, the lookback then the new hops
+    seg: FloatArray  # (channels, segments): RMS of each 50 ms segment of the block
+    rms: FloatArray  # (n, channels): RMS of each window
+    peak: FloatArray  # (n, channels): largest |sample| of each window
     seg_rms: FloatArray  # (n, SEGS_PER_HOP, channels): RMS of each 50 ms segment of each window's new hop
     seg_peak: FloatArray  # (n, SEGS_PER_HOP, channels): largest |sample| of those segments
+    win_len: int
+    seg_len: int
 
     @property
     def count(self) -> int:
-        return int(self.win.shape[0])
+        return int(self.rms.shape[0])
+
+    def windows(self, channel: IntArray) -> FloatArray:
+        """``(n, win_len)``: the samples of window ``i`` on channel ``channel[i]``."""
+        hop = self.win_len // HOPS_PER_WINDOW
+        starts = self.block.shape[1] - self.count * hop - self.win_len + hop * (1 + np.arange(self.count))
+        out: FloatArray = sliding_window_view(self.block, self.win_len, axis=1)[channel, starts]
+        return out
+
+    def envelope(self, channel: IntArray) -> FloatArray:
+        """``(n, ENV_SEGMENTS)``: the 50 ms RMS envelope of the ~4 s up to window ``i``'s end, on ``channel[i]``."""
+        ends = self.seg.shape[1] - self.count * SEGS_PER_HOP + SEGS_PER_HOP * (1 + np.arange(self.count))
+        out: FloatArray = sliding_window_view(self.seg, ENV_SEGMENTS, axis=1)[channel, ends - ENV_SEGMENTS]
+        return out
+
+
+def _empty_windows(first: int, n_channels: int, win_len: int, seg_len: int) -> EmgWindows:
+    no_segs = np.zeros((0, SEGS_PER_HOP, n_channels))
+    none = np.zeros((0, n_channels))
+    return EmgWindows(
+        first, np.zeros((n_channels, 0)), np.zeros((n_channels, 0)), none, none, no_segs, no_segs, win_len, seg_len
+    )
 
 
 class EmgWindower:
@@ -53,7 +85,7 @@ class EmgWindower:
         self.win_len = HOPS_PER_WINDOW * self.hop_len
         self.lookback = ENV_SEGMENTS * self.seg_len
         self._filter = StreamFilter(emg_filter(rate_hz), n_channels)
-        self._history = np.zeros((self.lookback, n_channels))
+        self._history = np.zeros((n_channels, self.lookback))  # channel-major, like the blocks
         self._pending = np.zeros((0, n_channels))
         self.windows_done = 0
 
@@ -77,30 +109,42 @@ class EmgWindower:
 
     def push(self, samples: FloatArray) -> EmgWindows:
         """Add ``(n, channels)`` samples in µV; return the windows they complete (maybe none)."""
-        self._pending = np.concatenate([self._pending, self._filter(samples)])
+        filtered = self._filter(samples)
+        self._pending = np.concatenate([self._pending, filtered]) if self._pending.shape[0] else filtered
         n_hops = self._pending.shape[0] // self.hop_len
         first = self.windows_done
         if n_hops == 0:
-            no_segs = np.zeros((0, SEGS_PER_HOP, self.n_channels))
-            empty_env = np.zeros((0, ENV_SEGMENTS, self.n_channels))
-            return EmgWindows(first, np.zeros((0, self.win_len, self.n_channels)), empty_env, no_segs, no_segs)
+            return _empty_windows(first, self.n_channels, self.win_len, self.seg_len)
         used = n_hops * self.hop_len
-        block = np.concatenate([self._history, self._pending[:used]])
+        c = self.n_channels
+        block = np.concatenate([self._history, self._pending[:used].T], axis=1)
         self._pending = self._pending[used:]
-        self._history = block[-self.lookback :]
-        ends = self.lookback + self.hop_len * np.arange(1, n_hops + 1)
-        # sliding_window_view puts the window axis last: (starts, channels, length) -> (n, length, channels)
-        win = sliding_window_view(block, self.win_len, axis=0)[ends - self.win_len].transpose(0, 2, 1)
-        segments = block.reshape(-1, self.seg_len, self.n_channels)
-        seg = np.sqrt(np.mean(segments**2, axis=1))
-        seg_ends = ends // self.seg_len
-        env = sliding_window_view(seg, ENV_SEGMENTS, axis=0)[seg_ends - ENV_SEGMENTS].transpose(0, 2, 1)
+        self._history = block[:, -self.lookback :]
+        segments = block.reshape(c, -1, self.seg_len)
+        seg_sq = np.square(segments).sum(axis=2)  # (channels, segments)
+        seg = np.sqrt(seg_sq / self.seg_len)
+        seg_peak = np.abs(segments).max(axis=2)
+        # A window is its hop and the one before: sums and peaks per hop, then per pair of hops.
+        lead = ENV_SEGMENTS // SEGS_PER_HOP - 1  # hops of the lookback before each window's first hop
+        hop_sq = seg_sq.reshape(c, -1, SEGS_PER_HOP).sum(axis=2)[:, lead:]
+        hop_peak = seg_peak.reshape(c, -1, SEGS_PER_HOP).max(axis=2)[:, lead:]
+        rms = np.sqrt((hop_sq[:, :-1] + hop_sq[:, 1:]) / self.win_len).T
+        peak = np.maximum(hop_peak[:, :-1], hop_peak[:, 1:]).T
         new = ENV_SEGMENTS  # the hops' own segments follow the lookback
-        shape = (n_hops, SEGS_PER_HOP, self.n_channels)
-        seg_rms = seg[new:].reshape(shape)
-        seg_peak = np.max(np.abs(segments[new:]), axis=1).reshape(shape)
+        seg_rms = seg[:, new:].reshape(c, n_hops, SEGS_PER_HOP).transpose(1, 2, 0)
+        new_peak = seg_peak[:, new:].reshape(c, n_hops, SEGS_PER_HOP).transpose(1, 2, 0)
         self.windows_done += n_hops
-        return EmgWindows(first, np.ascontiguousarray(win), np.ascontiguousarray(env), seg_rms, seg_peak)
+        return EmgWindows(
+            first,
+            block,
+            seg,
+            np.ascontiguousarray(rms),
+            np.ascontiguousarray(peak),
+            np.ascontiguousarray(seg_rms),
+            np.ascontiguousarray(new_peak),
+            self.win_len,
+            self.seg_len,
+        )
 
 
 class AccWindower:

@@ -12,11 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from crampwatch import settings as settings_mod
 from crampwatch.errors import ConfigError
-from crampwatch.settings import default_state_dir
-
-from ..config import CollectorSettings
 
 NAME = "check-config"
 HELP = "validate the settings (flags, CRAMP_* environment, --config file) and print them as TOML --config reads back"
@@ -30,12 +26,21 @@ can read."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import CollectorSettings
+
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
     settings_mod.add_arguments(parser, CollectorSettings)
 
 
 def run(args: argparse.Namespace) -> int:
+    from crampwatch import settings as settings_mod
+    from crampwatch.settings import default_state_dir
+
+    from ..config import CollectorSettings
+
     cfg = settings_mod.load(CollectorSettings, args)
     spool_dir = cfg.spool_path.expanduser().parent if cfg.spool_path else default_state_dir()
     problem = _unwritable(spool_dir)

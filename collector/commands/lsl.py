@@ -12,14 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from crampwatch import settings as settings_mod
 from crampwatch.cli import positive_float
-from crampwatch.mqtt import make_client
-
-from ..config import MQTT_FIELDS, CollectorSettings
-from ..publisher import FramePublisher
-from ..relay import Feed, relay
-from ..sources.lsl import LslSource
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +24,10 @@ FLUSH_TIMEOUT_S = 60.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import MQTT_FIELDS, CollectorSettings
+
     parser.add_argument("--stream", required=True, metavar="NAME", help="LSL stream name with the EMG channels")
     parser.add_argument("--acc-stream", metavar="NAME", help="LSL stream with the accelerometer (default: --stream)")
     parser.add_argument("--emg", action="append", metavar="LABEL", help="EMG channel label (repeatable)")
@@ -48,6 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crampwatch import settings as settings_mod
+    from crampwatch.mqtt import make_client
+
+    from ..config import CollectorSettings
+    from ..publisher import FramePublisher
+    from ..relay import Feed, relay
+    from ..sources.lsl import LslSource
+
     cfg = settings_mod.load(CollectorSettings, args)
     source = LslSource(
         args.stream,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from ..ble import all_profiles
-
 NAME = "profiles"
 HELP = "list the supported BLE wearables (use a name with 'run --profile NAME')"
 
@@ -16,6 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..ble import all_profiles
+
     for profile in all_profiles():
         streams = ", ".join(
             f"{s.kind.value.upper()} {len(s.channels)} ch {s.rate_hz:g} Hz ({s.channels[0].unit})"

@@ -22,18 +22,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from crampwatch import settings as settings_mod
 from crampwatch.cli import input_file, non_negative_int, positive_float
 from crampwatch.errors import ConfigError
-from crampwatch.formats import read_recording
-from crampwatch.mqtt import make_client
-from crampwatch.topics import check_id
-
-from ..config import MQTT_FIELDS, CollectorSettings
-from ..publisher import FramePublisher
-from ..relay import Feed, relay
-from ..sources.base import parse_speed
-from ..sources.replay import DEFAULT_FRAME_S, ReplaySource, device_id_for, start_ns_of
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +32,12 @@ HELP = "publish recording files (EDF, BDF, CSV, XDF, ...) over MQTT as live devi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import MQTT_FIELDS, CollectorSettings
+    from ..sources.base import parse_speed
+    from ..sources.replay import DEFAULT_FRAME_S
+
     parser.add_argument(
         "files", nargs="+", type=input_file, metavar="FILE", help="recording(s); several = several devices"
     )
@@ -72,6 +68,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crampwatch import settings as settings_mod
+    from crampwatch.formats import read_recording
+    from crampwatch.mqtt import make_client
+
+    from ..config import CollectorSettings
+    from ..publisher import FramePublisher
+    from ..relay import Feed, relay
+    from ..sources.replay import ReplaySource, start_ns_of
+
     cfg = settings_mod.load(CollectorSettings, args)
     devices = _devices(args)
     sources = []
@@ -102,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _devices(args: argparse.Namespace) -> list[str]:
+    from crampwatch.topics import check_id
+
+    from ..sources.replay import device_id_for
+
     if args.device is not None:
         if len(args.files) > 1:
             raise ConfigError("--device names one device; with several files each file's stem is its device id")

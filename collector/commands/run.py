@@ -22,22 +22,14 @@ import argparse
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from crampwatch import settings as settings_mod
 from crampwatch.cli import positive_float
 from crampwatch.errors import ConfigError
-from crampwatch.mqtt import make_client
-from crampwatch.settings import default_state_dir
-from crampwatch.topics import check_id
 
-from ..ble import get_profile
-from ..ble.runner import Backoff, BleRunner
-from ..ble.source import BleSource
-from ..config import CollectorSettings
-from ..publisher import FramePublisher
-from ..relay import Feed, relay
-from ..spool import Spool
-from ..telemetry import StatusReporter
+if TYPE_CHECKING:
+    # The rest is imported when the command runs: `cramp-collector --help` must not load bleak and paho.
+    from ..ble.runner import BleRunner
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +41,13 @@ WINDOW = 100
 FLUSH_ON_STOP_S = 10.0
 
 
-#: The settings ``run`` shows; ``--device`` is added by hand (its default here is the profile name).
-SETTINGS = tuple(name for name in CollectorSettings.model_fields if name != "device")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import CollectorSettings
+
+    # The settings ``run`` shows; ``--device`` is added by hand (its default here is the profile name).
+    settings = tuple(name for name in CollectorSettings.model_fields if name != "device")
     parser.add_argument(
         "--profile",
         required=True,
@@ -63,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--duration", type=positive_float, metavar="SECONDS", help="end the night after this long")
     parser.add_argument("--frame-s", type=positive_float, default=0.25, help="seconds of samples per MQTT frame (0.25)")
-    settings_mod.add_arguments(parser, CollectorSettings, fields=SETTINGS)
+    settings_mod.add_arguments(parser, CollectorSettings, fields=settings)
     parser.add_argument(
         "--device",
         metavar="ID",
@@ -81,8 +75,23 @@ def parse_profile(spec: str) -> tuple[str, str | None]:
     return name.strip().lower(), (address.strip().upper() or None)
 
 
-def run(args: argparse.Namespace, *, runner_cls: type[BleRunner] = BleRunner) -> int:
+def run(args: argparse.Namespace, *, runner_cls: type[BleRunner] | None = None) -> int:
     """Stream the device. ``runner_cls`` is the seam tests use to put the runner on a virtual radio."""
+    from crampwatch import settings as settings_mod
+    from crampwatch.mqtt import make_client
+    from crampwatch.settings import default_state_dir
+    from crampwatch.topics import check_id
+
+    from ..ble import get_profile
+    from ..ble.runner import Backoff, BleRunner
+    from ..ble.source import BleSource
+    from ..config import CollectorSettings
+    from ..publisher import FramePublisher
+    from ..relay import Feed, relay
+    from ..spool import Spool
+    from ..telemetry import StatusReporter
+
+    runner_type = runner_cls or BleRunner
     cfg = settings_mod.load(CollectorSettings, args)
     name, address = parse_profile(args.profile)
     profile = get_profile(name)
@@ -99,7 +108,7 @@ def run(args: argparse.Namespace, *, runner_cls: type[BleRunner] = BleRunner) ->
             status.publish()
 
     source = BleSource(
-        lambda sink: runner_cls(
+        lambda sink: runner_type(
             profile,
             sink,
             address=address,

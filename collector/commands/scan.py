@@ -7,21 +7,16 @@ the command stops with an error that says so, instead of an empty list that look
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-
-from bleak import BleakScanner
-from bleak.backends.device import BLEDevice
-from bleak.backends.scanner import AdvertisementData
-from bleak.exc import BleakBluetoothNotAvailableError, BleakError
+from typing import TYPE_CHECKING
 
 from crampwatch.cli import positive_float
 
-from ..ble import all_profiles
-from ..ble.errors import AdapterMissingError, BleError
-from ..ble.runner import adapter_problem
-
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from bleak.backends.device import BLEDevice
+    from bleak.backends.scanner import AdvertisementData
 
 NAME = "scan"
 HELP = "find supported BLE wearables nearby (needs a Bluetooth adapter)"
@@ -36,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def discover(timeout_s: float) -> dict[str, tuple[BLEDevice, AdvertisementData]]:
     """Every advertising device heard within ``timeout_s``; AdapterMissingError if Bluetooth is unusable."""
+    from bleak import BleakScanner
+    from bleak.exc import BleakBluetoothNotAvailableError, BleakError
+
+    from ..ble.errors import AdapterMissingError, BleError
+    from ..ble.runner import adapter_problem
+
     try:
         return await BleakScanner.discover(timeout=timeout_s, return_adv=True)
     except (BleakBluetoothNotAvailableError, OSError) as err:
@@ -45,6 +46,10 @@ async def discover(timeout_s: float) -> dict[str, tuple[BLEDevice, Advertisement
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at the top: `cramp-collector --help` need not load it
+
+    from ..ble import all_profiles
+
     found = asyncio.run(discover(args.timeout))
     profiles = all_profiles()
     rows = []

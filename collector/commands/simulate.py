@@ -6,15 +6,7 @@ import argparse
 import logging
 import time
 
-from crampwatch import settings as settings_mod
 from crampwatch.cli import non_negative_float, non_negative_int, output_file, positive_float
-from crampwatch.mqtt import make_client
-from crampwatch.recording import write_annotations
-
-from ..config import MQTT_FIELDS, CollectorSettings
-from ..publisher import FramePublisher
-from ..relay import Feed, relay
-from ..sources import SimulatedSource, parse_speed
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +15,11 @@ HELP = "publish a simulated night (physiological sEMG + ACC with cramps, spasms 
 
 
 def add_arguments(sim: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import MQTT_FIELDS, CollectorSettings
+    from ..sources import parse_speed
+
     sim.add_argument(
         "--duration", type=positive_float, default=1200.0, metavar="SECONDS", help="night length (default 1200)"
     )
@@ -54,7 +51,15 @@ def add_arguments(sim: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crampwatch import settings as settings_mod
+    from crampwatch.mqtt import make_client
+    from crampwatch.recording import write_annotations
     from crampwatch.simulate import Night
+
+    from ..config import CollectorSettings
+    from ..publisher import FramePublisher
+    from ..relay import Feed, relay
+    from ..sources import SimulatedSource
 
     cfg = settings_mod.load(CollectorSettings, args)
 

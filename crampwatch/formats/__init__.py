@@ -13,6 +13,6 @@ from . import edf as edf  # registers "edf"
 from . import txt as txt  # registers "txt": BioSPPy or DataLOG by the first line
 from . import uci as uci  # registers "datalog" (UCI lower-limb EMG text export)
 from . import xdf as xdf  # registers "xdf"
-from .registry import available_formats, read_recording, register
+from .registry import available_formats, open_recording, read_recording, register
 
-__all__ = ["available_formats", "read_recording", "register"]
+__all__ = ["available_formats", "open_recording", "read_recording", "register"]

@@ -43,7 +43,7 @@ import pyedflib
 
 from ..errors import RecordingError
 from ..frames import StreamKind
-from ..recording import Annotation, Recording, Signal
+from ..recording import Annotation, Recording, Signal, StreamedRecording, StreamedSignal
 from ..units import ACC_UNIT, EMG_UNIT, factor
 from .columns import Column, pick_channels
 from .registry import check_finite, register
@@ -87,6 +87,10 @@ class EdfFormat:
     def read(self, path: Path, *, emg: Sequence[str] | None, acc: Sequence[str] | None) -> Recording:
         return _read(path, emg=emg, acc=acc)
 
+    def open(self, path: Path, *, emg: Sequence[str] | None, acc: Sequence[str] | None) -> StreamedRecording:
+        """The recording with its samples left in the file, read block by block (``detect``)."""
+        return _open_streamed(path, emg=emg, acc=acc)
+
 
 # --------------------------------------------------------------------------------------------- reading
 
@@ -94,30 +98,50 @@ class EdfFormat:
 def _read(path: Path, *, emg: Sequence[str] | None, acc: Sequence[str] | None) -> Recording:
     where = str(path)
     with _open(path) as f:
-        # The header's transducer and prefilter say what a channel is when its label does not
-        # ("Ag-AgCl electrodes" vs "thermistor"; "HP:16Hz Rectification LP:0.7Hz" is an envelope).
-        channels = [
-            Column(
-                i,
-                f.getLabel(i).strip(),
-                f.getPhysicalDimension(i).strip(),
-                f.getSampleFrequency(i),
-                transducer=f.getTransducer(i).strip(),
-                prefilter=f.getPrefilter(i).strip(),
-            )
-            for i in range(f.signals_in_file)
-            if f.getLabel(i).strip().lower() not in _ANNOTATION_LABELS
-        ]
-        emg_channels, acc_channels = pick_channels(where, channels, emg=emg, acc=acc)
+        emg_channels, acc_channels, annotations, meta = _describe(where, f, emg=emg, acc=acc)
         emg_signal = _read_signal(where, f, StreamKind.EMG, emg_channels)
         acc_signal = _read_signal(where, f, StreamKind.ACC, acc_channels) if acc_channels else None
-        annotations = _annotations(f)
-        meta: dict[str, object] = {
-            "format": _FILE_TYPES.get(f.filetype, "EDF"),
-            "start": f.getStartdatetime(),
-            "channels": tuple(f"{c.label} [{c.unit}]" for c in channels),
-        }
     return Recording(emg_signal, acc_signal, annotations, source=where, meta=meta)
+
+
+def _open_streamed(path: Path, *, emg: Sequence[str] | None, acc: Sequence[str] | None) -> StreamedRecording:
+    where = str(path)
+    f = _open(path)
+    try:
+        emg_channels, acc_channels, annotations, meta = _describe(where, f, emg=emg, acc=acc)
+    except BaseException:
+        f.close()
+        raise
+    emg_signal = _streamed_signal(where, f, StreamKind.EMG, emg_channels)
+    acc_signal = _streamed_signal(where, f, StreamKind.ACC, acc_channels) if acc_channels else None
+    return StreamedRecording(emg_signal, acc_signal, annotations, source=where, meta=meta, close=f.close)
+
+
+def _describe(
+    where: str, f: pyedflib.EdfReader, *, emg: Sequence[str] | None, acc: Sequence[str] | None
+) -> tuple[list[Column], list[Column], tuple[Annotation, ...], dict[str, object]]:
+    """The EMG and ACC channels to use, the annotations and the meta data of an open file."""
+    # The header's transducer and prefilter say what a channel is when its label does not
+    # ("Ag-AgCl electrodes" vs "thermistor"; "HP:16Hz Rectification LP:0.7Hz" is an envelope).
+    channels = [
+        Column(
+            i,
+            f.getLabel(i).strip(),
+            f.getPhysicalDimension(i).strip(),
+            f.getSampleFrequency(i),
+            transducer=f.getTransducer(i).strip(),
+            prefilter=f.getPrefilter(i).strip(),
+        )
+        for i in range(f.signals_in_file)
+        if f.getLabel(i).strip().lower() not in _ANNOTATION_LABELS
+    ]
+    emg_channels, acc_channels = pick_channels(where, channels, emg=emg, acc=acc)
+    meta: dict[str, object] = {
+        "format": _FILE_TYPES.get(f.filetype, "EDF"),
+        "start": f.getStartdatetime(),
+        "channels": tuple(f"{c.label} [{c.unit}]" for c in channels),
+    }
+    return list(emg_channels), list(acc_channels), _annotations(f), meta
 
 
 def _open(path: Path) -> pyedflib.EdfReader:
@@ -221,26 +245,161 @@ def _read_signal(path: str, f: pyedflib.EdfReader, kind: StreamKind, channels: S
     """Read ``channels`` (one shared rate) into a Signal in canonical units, chunk by chunk."""
     n = min(f.samples_in_file(c.index) for c in channels)
     data = np.empty((n, len(channels)), dtype=np.float64)
-    for j, c in enumerate(channels):
-        scale = factor(kind, c.unit)
-        for start in range(0, n, _CHUNK_SAMPLES):
-            count = min(_CHUNK_SAMPLES, n - start)
-            try:
-                block = f.readSignal(c.index, start, count)
-            except OSError as err:
-                raise RecordingError(
-                    path,
-                    f"cannot read samples {start}..{start + count} ({err}); the data records are damaged",
-                    channel=c.label,
-                ) from None
-            if block.shape != (count,):
-                raise RecordingError(
-                    path,
-                    f"got {block.size} of {count} samples from sample {start}: the data is truncated",
-                    channel=c.label,
-                )
-            np.multiply(block, scale, out=data[start : start + count, j])
+    for start in range(0, n, _CHUNK_SAMPLES):
+        count = min(_CHUNK_SAMPLES, n - start)
+        _read_block(path, f, kind, channels, start, count, out=data[start : start + count])
     return Signal(kind, channels[0].rate_hz, tuple(c.label for c in channels), data)
+
+
+def _streamed_signal(path: str, f: pyedflib.EdfReader, kind: StreamKind, channels: Sequence[Column]) -> StreamedSignal:
+    """``channels`` (one shared rate) as a signal read from ``f`` block by block, in canonical units."""
+    n = min(f.samples_in_file(c.index) for c in channels)
+    records = _RecordReader.open(path, f, kind, channels)
+
+    def read(start: int, count: int) -> npt.NDArray[np.float64]:
+        out = np.empty((count, len(channels)), dtype=np.float64)
+        if records is not None:
+            records.read(start, count, out=out)
+        else:
+            _read_block(path, f, kind, channels, start, count, out=out)
+        return out
+
+    return StreamedSignal(kind, channels[0].rate_hz, tuple(c.label for c in channels), n, read)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _RecordReader:
+    """Samples of some channels of one rate straight from the data records, with numpy.
+
+    Why: pyedflib reads a block sample by sample per channel, 0.1 s of CPU per hour of 1 kHz EMG (0.8 s of
+    an 8-h ``detect``); numpy decodes the same records about ten times faster. The values are pyedflib's
+    bit for bit: the same digital counts, and edflib's own arithmetic, ``bitvalue * (offset + digital)``
+    with ``bitvalue = (phys_max - phys_min) / (dig_max - dig_min)`` and ``offset = phys_max / bitvalue -
+    dig_max``, from the header values pyedflib parsed. :meth:`open` checks that on the file's first
+    samples and returns None (read through pyedflib) when the layout or any value differs.
+    """
+
+    path: str
+    header_bytes: int
+    record_bytes: int
+    width: int  # bytes per sample: 2 (EDF) or 3 (BDF)
+    per_record: int  # samples per record of each of these channels
+    offsets: tuple[int, ...]  # byte offset of each channel inside a record
+    bitvalue: npt.NDArray[np.float64]
+    offset: npt.NDArray[np.float64]
+    scale: npt.NDArray[np.float64]  # to µV or g
+
+    @classmethod
+    def open(
+        cls, path: str, f: pyedflib.EdfReader, kind: StreamKind, channels: Sequence[Column]
+    ) -> _RecordReader | None:
+        try:
+            reader = cls._from_header(path, f, kind, channels)
+        except (OSError, ValueError):
+            return None
+        if reader is None:
+            return None
+        # The proof, on this file: its first samples equal pyedflib's.
+        n = min(256, *(f.samples_in_file(c.index) for c in channels))
+        ours = np.empty((n, len(channels)))
+        theirs = np.empty((n, len(channels)))
+        try:
+            reader.read(0, n, out=ours)
+        except (OSError, ValueError):
+            return None
+        _read_block(path, f, kind, channels, 0, n, out=theirs)
+        return reader if np.array_equal(ours, theirs) else None
+
+    @classmethod
+    def _from_header(
+        cls, path: str, f: pyedflib.EdfReader, kind: StreamKind, channels: Sequence[Column]
+    ) -> _RecordReader | None:
+        with open(path, "rb") as fh:
+            head = fh.read(_FIXED_HEADER_BYTES)
+            n_signals = int(head[252:256])
+            labels = fh.read(16 * n_signals)
+            fh.seek(_FIXED_HEADER_BYTES + n_signals * _SAMPLES_FIELD_OFFSET)
+            fields = fh.read(8 * n_signals)
+        width = 3 if head.startswith(_BDF_MAGIC) else 2
+        per_record = [int(fields[8 * i : 8 * i + 8]) for i in range(n_signals)]
+        names = [labels[16 * i : 16 * i + 16].decode("latin-1").strip() for i in range(n_signals)]
+        # pyedflib numbers the signals without the annotation channels.
+        data_signals = [i for i in range(n_signals) if names[i].lower() not in _ANNOTATION_LABELS]
+        if len(data_signals) != f.signals_in_file:
+            return None
+        raw = [data_signals[c.index] for c in channels]
+        spr = {per_record[i] for i in raw}
+        if len(spr) != 1 or any(names[i] != f.getLabel(c.index).strip() for i, c in zip(raw, channels, strict=True)):
+            return None
+        phys_max = np.array([f.getPhysicalMaximum(c.index) for c in channels], dtype=np.float64)
+        phys_min = np.array([f.getPhysicalMinimum(c.index) for c in channels], dtype=np.float64)
+        dig_max = np.array([f.getDigitalMaximum(c.index) for c in channels], dtype=np.float64)
+        dig_min = np.array([f.getDigitalMinimum(c.index) for c in channels], dtype=np.float64)
+        bitvalue = (phys_max - phys_min) / (dig_max - dig_min)
+        return cls(
+            path,
+            int(head[184:192]),
+            sum(per_record) * width,
+            width,
+            spr.pop(),
+            tuple(sum(per_record[:i]) * width for i in raw),
+            bitvalue,
+            phys_max / bitvalue - dig_max,
+            np.array([factor(kind, c.unit) for c in channels], dtype=np.float64),
+        )
+
+    def read(self, start: int, count: int, *, out: npt.NDArray[np.float64]) -> None:
+        """Samples ``start..start+count-1`` of every channel into ``out`` ``(count, channels)``."""
+        first, last = start // self.per_record, (start + count - 1) // self.per_record
+        n_records = last - first + 1
+        with open(self.path, "rb") as fh:
+            fh.seek(self.header_bytes + first * self.record_bytes)
+            buf = fh.read(n_records * self.record_bytes)
+        if len(buf) != n_records * self.record_bytes:
+            raise RecordingError(self.path, f"got fewer data records than the header announces from record {first}")
+        skip = start - first * self.per_record
+        if self.width == 2:
+            counts = np.frombuffer(buf, dtype="<i2").reshape(n_records, -1)
+        else:
+            records = np.frombuffer(buf, dtype=np.uint8).reshape(n_records, -1, 3).astype(np.int32)
+            counts = records[:, :, 0] | (records[:, :, 1] << 8) | (records[:, :, 2] << 16)
+            counts = np.where(counts >= 1 << 23, counts - (1 << 24), counts)
+        for j, at in enumerate(self.offsets):
+            at //= self.width
+            digital = counts[:, at : at + self.per_record].reshape(-1)[skip : skip + count].astype(np.float64)
+            # edflib's arithmetic, bitvalue * (offset + digital); then the unit factor, as _read_block has it.
+            digital += self.offset[j]
+            digital *= self.bitvalue[j]
+            np.multiply(digital, self.scale[j], out=out[:, j])
+
+
+def _read_block(
+    path: str,
+    f: pyedflib.EdfReader,
+    kind: StreamKind,
+    channels: Sequence[Column],
+    start: int,
+    count: int,
+    *,
+    out: npt.NDArray[np.float64],
+) -> None:
+    """Samples ``start..start+count-1`` of ``channels`` into ``out`` ``(count, channels)``, in canonical units."""
+    for j, c in enumerate(channels):
+        try:
+            block = f.readSignal(c.index, start, count)
+        except OSError as err:
+            raise RecordingError(
+                path,
+                f"cannot read samples {start}..{start + count} ({err}); the data records are damaged",
+                channel=c.label,
+            ) from None
+        if block.shape != (count,):
+            raise RecordingError(
+                path,
+                f"got {block.size} of {count} samples from sample {start}: the data is truncated",
+                channel=c.label,
+            )
+        np.multiply(block, factor(kind, c.unit), out=out[:, j])
 
 
 def _annotations(f: pyedflib.EdfReader) -> tuple[Annotation, ...]:

@@ -21,6 +21,7 @@ naming the file (and the channel where there is one).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -28,10 +29,11 @@ from pathlib import Path
 from typing import Final, Protocol, TypeVar, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import ConfigError, RecordingError
 from ..frames import StreamKind
-from ..recording import Recording, Signal
+from ..recording import Recording, Signal, StreamedRecording, StreamedSignal
 
 __all__ = [
     "RATE_LIMITS_HZ",
@@ -41,6 +43,7 @@ __all__ = [
     "check_rate",
     "check_signal",
     "get_reader",
+    "open_recording",
     "read_recording",
     "reader_for",
     "register",
@@ -166,6 +169,51 @@ def read_recording(
     Raises:
         RecordingError: the file is missing, of an unknown type, unreadable or has no usable EMG.
     """
+    p, reader, emg_labels, acc_labels = _resolve(path, fmt, emg, acc)
+    recording = reader.read(p, emg=emg_labels, acc=acc_labels)
+    check_signal(str(p), recording.emg)
+    if recording.acc is not None:
+        check_signal(str(p), recording.acc)
+    return recording
+
+
+def open_recording(
+    path: str | os.PathLike[str],
+    *,
+    fmt: str | None = None,
+    emg: Sequence[str] | None = None,
+    acc: Sequence[str] | None = None,
+) -> Recording | StreamedRecording:
+    """Like :func:`read_recording`, but a format that can (EDF/BDF) leaves the samples in the file.
+
+    ``detect`` uses it, so memory stays flat however long the night. The checks of :func:`check_signal`
+    hold here too: rates and sample counts when the file is opened, finite values as each block is read
+    (a RecordingError then), and the flat-channel warning once the last block has been read. Formats
+    without an ``open`` method (CSV, XDF, the text formats: files that are small, or that cannot be read
+    from the middle) are read whole. Close a StreamedRecording when done (it is a context manager).
+    """
+    p, reader, emg_labels, acc_labels = _resolve(path, fmt, emg, acc)
+    opener = getattr(reader, "open", None)
+    if opener is None:
+        recording = reader.read(p, emg=emg_labels, acc=acc_labels)
+        check_signal(str(p), recording.emg)
+        if recording.acc is not None:
+            check_signal(str(p), recording.acc)
+        return recording
+    streamed: StreamedRecording = opener(p, emg=emg_labels, acc=acc_labels)
+    try:
+        emg_signal = _checked(str(p), streamed.emg)
+        acc_signal = _checked(str(p), streamed.acc) if streamed.acc is not None else None
+    except BaseException:
+        streamed.close()
+        raise
+    return dataclasses.replace(streamed, emg=emg_signal, acc=acc_signal)
+
+
+def _resolve(
+    path: str | os.PathLike[str], fmt: str | None, emg: Sequence[str] | None, acc: Sequence[str] | None
+) -> tuple[Path, Reader, tuple[str, ...] | None, tuple[str, ...] | None]:
+    """The file, its reader and the channel overrides, or the RecordingError that says what is wrong."""
     p = Path(path)
     if not p.exists():
         raise RecordingError(str(p), "file not found")
@@ -177,11 +225,29 @@ def read_recording(
     emg_labels = _labels(p, "emg", emg)
     if emg_labels == ():
         raise RecordingError(str(p), "--emg was given without channel labels; name at least one channel")
-    recording = reader.read(p, emg=emg_labels, acc=_labels(p, "acc", acc))
-    check_signal(str(p), recording.emg)
-    if recording.acc is not None:
-        check_signal(str(p), recording.acc)
-    return recording
+    return p, reader, emg_labels, _labels(p, "acc", acc)
+
+
+def _checked(path: str, signal: StreamedSignal) -> StreamedSignal:
+    """``signal`` whose blocks meet :func:`check_signal` as they are read."""
+    check_rate(path, signal.kind, signal.rate_hz)
+    if signal.n_samples == 0:
+        raise RecordingError(path, f"the {signal.kind.value.upper()} stream has no samples (empty recording)")
+    low = np.full(len(signal.channel_names), np.inf)
+    high = np.full(len(signal.channel_names), -np.inf)
+
+    def read(start: int, count: int) -> npt.NDArray[np.float64]:
+        block = signal.read(start, count)
+        check_finite(path, Signal(signal.kind, signal.rate_hz, signal.channel_names, block, signal.t0_s), start)
+        if signal.kind is StreamKind.EMG:
+            np.minimum(low, [block[:, j].min() for j in range(block.shape[1])], out=low)
+            np.maximum(high, [block[:, j].max() for j in range(block.shape[1])], out=high)
+            if start + count >= signal.n_samples:
+                for j in np.flatnonzero(high == low):
+                    _warn_flat(path, signal.channel_names[j], float(low[j]))
+        return block
+
+    return dataclasses.replace(signal, read=read)
 
 
 def _labels(path: Path, what: str, labels: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -220,26 +286,29 @@ def check_signal(path: str, signal: Signal) -> None:
         for j, name in enumerate(signal.channel_names):
             column = signal.data[:, j]
             if np.ptp(column) == 0:
-                log.warning(
-                    "%s: EMG channel %r is flat (constant %.6g µV throughout): electrode lead-off?",
-                    path,
-                    name,
-                    column[0],
-                )
+                _warn_flat(path, name, column[0])
 
 
-def check_finite(path: str, signal: Signal) -> None:
-    """RecordingError naming the first channel with a NaN or infinite sample."""
+def _warn_flat(path: str, channel: str, value: float) -> None:
+    log.warning("%s: EMG channel %r is flat (constant %.6g µV throughout): electrode lead-off?", path, channel, value)
+
+
+def check_finite(path: str, signal: Signal, first_sample: int = 0) -> None:
+    """RecordingError naming the first channel with a NaN or infinite sample.
+
+    ``first_sample`` is the index of ``signal``'s first sample in the file, when it is a block of it.
+    """
     for j, name in enumerate(signal.channel_names):
         column = signal.data[:, j]
         finite = np.isfinite(column)
         if not finite.all():
             bad = np.flatnonzero(~finite)
             first = int(bad[0])
+            at = first_sample + first
             raise RecordingError(
                 path,
-                f"{bad.size} sample(s) are NaN or infinite, the first at sample {first} "
-                f"(t={signal.t0_s + first / signal.rate_hz:.3f} s, value {column[first]}); "
+                f"{bad.size} sample(s) are NaN or infinite, the first at sample {at} "
+                f"(t={signal.t0_s + at / signal.rate_hz:.3f} s, value {column[first]}); "
                 "cut or interpolate the gap before using the file",
                 channel=name,
             )

@@ -23,11 +23,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from crampwatch import settings as settings_mod
 from crampwatch.cli import input_file, output_file
 from crampwatch.errors import ConfigError
-
-from ..config import MODEL_FIELDS, DetectorSettings, load_settings, open_model
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +33,10 @@ HELP = "write a copy of a recording (EDF+/BDF+) with detected events as annotati
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import MODEL_FIELDS, DetectorSettings
+
     parser.add_argument("file", type=input_file, help="the recording the events were detected in")
     parser.add_argument(
         "events",
@@ -64,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from crampwatch.formats import read_recording
     from crampwatch.formats.edf import write_edf
     from crampwatch.recording import Annotation, read_annotations
+
+    from ..config import load_settings, open_model
 
     if args.out.resolve() == args.file.resolve():
         raise ConfigError(f"--out {args.out} is the input file; write the annotated copy to another file")

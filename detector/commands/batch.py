@@ -17,17 +17,18 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from crampwatch import settings as settings_mod
 from crampwatch.cli import input_folder, output_folder, positive_int
 from crampwatch.errors import ConfigError
-
-from ..config import MODEL_FIELDS, DetectorSettings, load_settings, open_model
 
 NAME = "batch"
 HELP = "detect events in every recording under a folder, in parallel on Dask, with a cohort summary table"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import MODEL_FIELDS, DetectorSettings
+
     parser.add_argument(
         "folder", type=input_folder, help="folder searched recursively for recordings (.edf .bdf .csv .xdf ...)"
     )
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..batch import find_recordings, format_table, run_cohort
+    from ..config import load_settings, open_model
 
     if args.scheduler and args.workers:
         raise ConfigError("--workers sizes the local cluster; with --scheduler the cluster has its own workers")

@@ -10,11 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from crampwatch import settings as settings_mod
 from crampwatch.cli import output_file
 from crampwatch.errors import ConfigError
-
-from ..config import DetectorSettings, load_settings, open_model
 
 NAME = "check-config"
 HELP = "validate the set-up (settings, URLs, model file) and print it as TOML that --config reads back"
@@ -28,12 +25,20 @@ of the file that only the service can read."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import DetectorSettings
+
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
     settings_mod.add_arguments(parser, DetectorSettings)
 
 
 def run(args: argparse.Namespace) -> int:
+    from crampwatch import settings as settings_mod
+
+    from ..config import DetectorSettings, load_settings, open_model
+
     cfg = load_settings(args)
     model = open_model(cfg, args)
     if not cfg.influx_url:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 
-from crampwatch import settings as settings_mod
 from crampwatch.cli import non_negative_float, positive_float, speed
-
-from ..config import DEMO_FIELDS, DetectorSettings, load_settings, open_model
 
 NAME = "demo"
 HELP = "run a simulated night through the whole pipeline (collector -> MQTT -> detector) and score it"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import DEMO_FIELDS, DetectorSettings
+
     parser.add_argument(
         "--duration", type=positive_float, default=1200.0, metavar="SECONDS", help="night length (default 1200)"
     )
@@ -28,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crampwatch import settings as settings_mod
+
+    from ..config import DetectorSettings, load_settings, open_model
     from ..demo import run_demo
 
     cfg = load_settings(args)

@@ -8,13 +8,8 @@ import sys
 import time
 from collections import Counter
 
-from crampwatch import settings as settings_mod
 from crampwatch.cli import input_file, output_file
 from crampwatch.errors import ConfigError, CrampWatchError
-from crampwatch.topics import check_id
-
-from ..config import MODEL_FIELDS, DetectorSettings, load_settings, open_model
-from ..events import CSV_FIELDS
 
 NAME = "detect"
 HELP = "detect cramps, spasms and PLMs in a recording (EDF/BDF, CSV, XDF, BioSPPy or UCI text) and write them as CSV"
@@ -24,6 +19,8 @@ SUMMARY_TYPES = ("cramp", "spasm", "plm")
 
 
 def _id(text: str) -> str:
+    from crampwatch.topics import check_id
+
     try:
         return check_id(text, "id")
     except CrampWatchError as err:
@@ -31,6 +28,10 @@ def _id(text: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import MODEL_FIELDS, DetectorSettings
+
     parser.add_argument("file", type=input_file, help="recording to process")
     parser.add_argument("--out", type=output_file, help="events CSV (default: print to stdout)")
     parser.add_argument(
@@ -56,17 +57,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crampwatch.formats import read_recording
+    from crampwatch.formats import open_recording
 
+    from ..config import load_settings, open_model
+    from ..events import CSV_FIELDS
     from ..offline import run_recording
 
     if args.out and args.out.resolve() == args.file.resolve():
         raise ConfigError(f"--out {args.out} is the recording itself; write the events to a .csv file")
     model = open_model(load_settings(args), args)
-    rec = read_recording(args.file, fmt=args.fmt, emg=args.emg, acc=args.acc)
-    started = time.perf_counter()
-    device = args.device or args.file.stem
-    events = run_recording(rec, model, patient=args.patient or "", device=device).events
+    # EDF/BDF stay in the file and are read block by block as detection goes: memory is flat in the
+    # night's length. Other formats are read whole.
+    with open_recording(args.file, fmt=args.fmt, emg=args.emg, acc=args.acc) as rec:
+        started = time.perf_counter()
+        device = args.device or args.file.stem
+        events = run_recording(rec, model, patient=args.patient or "", device=device).events
     elapsed = time.perf_counter() - started
     out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
     try:

@@ -19,16 +19,16 @@ import json
 import sys
 from pathlib import Path
 
-from crampwatch import settings as settings_mod
 from crampwatch.cli import input_path, non_negative_float, output_file, positive_float, positive_int
-
-from ..config import MODEL_FIELDS, DetectorSettings, load_settings
 
 NAME = "evaluate"
 HELP = "score detected cramps and spasms against the truth: precision, recall, F1, false alarms/h, onset error"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import MODEL_FIELDS, DetectorSettings
     from ..evaluate import DETECTORS
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -100,6 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from crampwatch.errors import ConfigError
 
+    from ..config import load_settings
     from ..evaluate import evaluate, evaluate_simulated, file_cases, make_detector
 
     model_path = load_settings(args).model  # --model > CRAMP_MODEL > --config > the shipped model

@@ -14,10 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from crampwatch import settings as settings_mod
 from crampwatch.cli import input_file, output_file
-
-from ..config import DetectorSettings, load_settings
 
 #: What a report reads: the night from InfluxDB, and the model card it names.
 REPORT_FIELDS = ("influx_url", "influx_token", "influx_bucket", "model")
@@ -27,6 +24,10 @@ HELP = "write a night report (HTML and PDF) for a clinician, from InfluxDB or fr
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import DetectorSettings
+
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (__doc__ or "").split("\n\n", 1)[1]
     live = parser.add_argument_group("from InfluxDB (--influx-url, --influx-bucket, --influx-token below)")
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from crampwatch.errors import ConfigError
 
+    from ..config import load_settings
     from ..report import find_chromium, model_info, read_influx, read_offline, timezone, write_report
 
     cfg = load_settings(args)

@@ -5,19 +5,20 @@ from __future__ import annotations
 import argparse
 import logging
 
-from crampwatch import settings as settings_mod
-
-from ..config import DetectorSettings, load_settings, open_model
-
 NAME = "serve"
 HELP = "subscribe to the wearables' MQTT frames and write events (runs until stopped)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import DetectorSettings
+
     settings_mod.add_arguments(parser, DetectorSettings)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..config import load_settings, open_model
     from ..service import DetectorService
 
     cfg = load_settings(args)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 
-from crampwatch import settings as settings_mod
 from crampwatch.cli import input_path, non_negative_int, positive_float, positive_int
-
-from ..config import MODEL_FIELDS, DetectorSettings, check_model_output, load_settings
 
 NAME = "train"
 HELP = "train the window classifier on simulated nights and labeled recordings; score it on held-out nights"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crampwatch import settings as settings_mod
+
+    from ..config import MODEL_FIELDS, DetectorSettings
     from ..train import TrainConfig
 
     # Defaults come from TrainConfig, so the command and the library cannot drift apart.
@@ -92,6 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..config import check_model_output, load_settings
     from ..train import TrainConfig, train
 
     out = check_model_output(load_settings(args), args)  # before hours of training, not after

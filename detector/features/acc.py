@@ -20,9 +20,9 @@ ACC_NAMES: tuple[str, ...] = ("acc_log_activity", "acc_log_jerk", "acc_frac_slow
 
 def acc_window_features(win: FloatArray, rate_hz: float) -> tuple[FloatArray, FloatArray]:
     """``win (n_windows, n_samples, 3)`` in g -> (features ``(n, 4)``, gravity unit vectors ``(n, 3)``)."""
-    mag = np.linalg.norm(win, axis=2)
+    mag = _norm3(win)
     activity = mag.std(axis=1)
-    jerk = np.linalg.norm(np.diff(win, axis=1), axis=2).mean(axis=1) * rate_hz
+    jerk = _norm3(np.diff(win, axis=1)).mean(axis=1) * rate_hz
     n = mag.shape[1]
     spec = np.abs(np.fft.rfft((mag - mag.mean(axis=1, keepdims=True)) * np.hanning(n), axis=1)) ** 2
     freqs = np.fft.rfftfreq(n, 1.0 / rate_hz).astype(np.float64)
@@ -33,3 +33,13 @@ def acc_window_features(win: FloatArray, rate_hz: float) -> tuple[FloatArray, Fl
     gravity = gravity / (np.linalg.norm(gravity, axis=1, keepdims=True) + 1e-9)
     features = np.column_stack([np.log10(activity + 1e-4), np.log10(jerk + 1e-3), slow, clonus])
     return features, gravity
+
+
+def _norm3(v: FloatArray) -> FloatArray:
+    """``np.linalg.norm(v, axis=2)`` for x, y, z in the last axis, with the same sums, several times faster.
+
+    numpy reduces a last axis of three slowly; (x² + y²) + z² is the order it adds them in.
+    """
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    out: FloatArray = np.sqrt((x * x + y * y) + z * z)
+    return out

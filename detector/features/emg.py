@@ -18,12 +18,19 @@ the amplifier gain or the sample rate:
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
 
 from .filters import EMG_BAND_HZ
 
+if TYPE_CHECKING:
+    from ..windows import EmgWindows
+
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 EPS_UV = 1e-3
 
@@ -58,12 +65,6 @@ RISE_SEGMENTS = 3
 RISE_SPAN_S = 1.0
 
 
-def emg_window_rms(win: FloatArray) -> FloatArray:
-    """RMS per window and channel of ``win`` shaped ``(n_windows, n_samples, n_channels)``."""
-    out: FloatArray = np.sqrt(np.mean(win * win, axis=1))
-    return out
-
-
 def row_sums(a: FloatArray) -> FloatArray:
     """Sum of each row, in an order that does not depend on how many rows there are.
 
@@ -84,25 +85,40 @@ def _band_fractions(power: FloatArray, freqs: FloatArray, edges: list[tuple[floa
     return np.stack([row_sums(power[:, band_slice(freqs, lo, hi)]) / total for lo, hi in edges], axis=1)
 
 
-def _per_channel(win: FloatArray, env: FloatArray, rate_hz: float, seg_s: float) -> FloatArray:
-    """Shape, spectrum and envelope features of one channel: ``win (n, L)``, ``env (n, M)`` -> ``(n, k)``."""
+def _count_changes(signs: BoolArray) -> FloatArray:
+    """Per row, how often ``signs`` changes from one column to the next (an exact count)."""
+    changes = signs[:, 1:] != signs[:, :-1]
+    out: FloatArray = np.count_nonzero(changes, axis=1).astype(np.float64)
+    return out
+
+
+def _per_channel(
+    win: FloatArray, env: FloatArray, rate_hz: float, seg_s: float, rms: FloatArray, peak: FloatArray
+) -> FloatArray:
+    """Shape, spectrum and envelope features of one channel: ``win (n, L)``, ``env (n, M)`` -> ``(n, k)``.
+
+    ``rms`` and ``peak`` are the window RMS and largest |sample| (``(n,)``), which the windower has already.
+    """
     length = win.shape[1]
     duration = length / rate_hz
-    rms = np.sqrt(np.mean(win * win, axis=1)) + EPS_UV
+    rms = rms + EPS_UV
     diff = np.diff(win, axis=1)
-    wl_rate = np.abs(diff).sum(axis=1) / (rms * duration)
-    zc_rate = (np.signbit(win[:, 1:]) != np.signbit(win[:, :-1])).sum(axis=1) / duration
-    ssc_rate = (np.signbit(diff[:, 1:]) != np.signbit(diff[:, :-1])).sum(axis=1) / duration
+    wl_rate = np.add.reduce(np.abs(diff), axis=1) / (rms * duration)
+    zc_rate = _count_changes(np.signbit(win)) / duration
+    ssc_rate = _count_changes(np.signbit(diff)) / duration
     centred = win - win.mean(axis=1, keepdims=True)
-    m2 = np.mean(centred**2, axis=1) + EPS_UV**2
-    log_kurtosis = np.log(np.mean(centred**4, axis=1) / (m2 * m2) + 1e-9)
-    crest = np.max(np.abs(win), axis=1) / rms
+    centred2 = np.square(centred, out=centred)
+    m2 = np.mean(centred2, axis=1) + EPS_UV**2
+    # x**4 as (x**2)**2: numpy's pow for a scalar 4 is ten times slower than a square, for the same value.
+    log_kurtosis = np.log(np.mean(np.square(centred2, out=centred2), axis=1) / (m2 * m2) + 1e-9)
+    crest = peak / rms
 
-    spec = np.abs(np.fft.rfft(win * np.hanning(length), axis=1)) ** 2
+    spectrum = np.fft.rfft(win * _hanning(length), axis=1)
     freqs = np.fft.rfftfreq(length, 1.0 / rate_hz).astype(np.float64)
     top = min(EMG_BAND_HZ[1], 0.475 * rate_hz)
     band = band_slice(freqs, EMG_BAND_HZ[0], top + 1e-9)
-    bp, bf = np.ascontiguousarray(spec[:, band]), freqs[band]
+    # Power only inside the band: nothing outside it is used.
+    bp, bf = np.abs(spectrum[:, band]) ** 2, freqs[band]
     total = row_sums(bp) + 1e-30
     mean_freq = row_sums(bp * bf) / total
     cumulative = np.cumsum(bp, axis=1)
@@ -113,7 +129,7 @@ def _per_channel(win: FloatArray, env: FloatArray, rate_hz: float, seg_s: float)
     env_mean = env.mean(axis=1) + EPS_UV
     env_cv = env.std(axis=1) / env_mean
     m = env.shape[1]
-    env_spec = np.abs(np.fft.rfft((env - env.mean(axis=1, keepdims=True)) * np.hanning(m), axis=1)) ** 2
+    env_spec = np.abs(np.fft.rfft((env - env.mean(axis=1, keepdims=True)) * _hanning(m), axis=1)) ** 2
     env_freqs = np.fft.rfftfreq(m, seg_s).astype(np.float64)
     mods = _band_fractions(env_spec[:, 1:], env_freqs[1:], [(0.75, 2.5), (4.5, 7.5)])
 
@@ -122,38 +138,36 @@ def _per_channel(win: FloatArray, env: FloatArray, rate_hz: float, seg_s: float)
     )
 
 
-def emg_window_features(
-    win: FloatArray,
-    env: FloatArray,
-    rate_hz: float,
-    seg_s: float,
-    rms: FloatArray,
-    baseline: FloatArray,
-) -> FloatArray:
-    """Features of each window, ``(n_windows, len(EMG_NAMES))``.
+@functools.cache
+def _hanning(n: int) -> FloatArray:
+    out: FloatArray = np.hanning(n)
+    out.flags.writeable = False
+    return out
+
+
+def emg_window_features(w: EmgWindows, rate_hz: float, seg_s: float, baseline: FloatArray) -> FloatArray:
+    """Features of each window of ``w``, ``(n_windows, len(EMG_NAMES))``.
 
     Args:
-        win: ``(n_windows, n_samples, n_channels)`` band-limited EMG of the ~1 s window, in µV.
-        env: ``(n_windows, n_segments, n_channels)`` RMS of 50 ms segments over the last ~4 s, in µV.
+        w: the windows of one push: band-limited EMG in µV, their RMS and peaks per channel, the envelope.
         rate_hz: EMG sample rate.
         seg_s: exact duration of one envelope segment.
-        rms: ``(n_windows, n_channels)`` window RMS (from :func:`emg_window_rms`).
         baseline: ``(n_windows, n_channels)`` resting RMS of each channel at that time, in µV.
     """
-    rel = np.log((rms + EPS_UV) / (baseline + EPS_UV))
+    rel = np.log((w.rms + EPS_UV) / (baseline + EPS_UV))
     order = np.argsort(rel, axis=1)
     rows = np.arange(rel.shape[0])
     hi, lo = order[:, -1], order[:, 0]
     rel_hi, rel_lo = rel[rows, hi], rel[rows, lo]
     # Shape/spectrum features describe the most active channel of each window.
-    win_hi, env_hi = win[rows, :, hi], env[rows, :, hi]
-    shape = _per_channel(win_hi, env_hi, rate_hz, seg_s)
+    env_hi = w.envelope(hi)
+    shape = _per_channel(w.windows(hi), env_hi, rate_hz, seg_s, w.rms[rows, hi], w.peak[rows, hi])
     log_hi = np.log(env_hi + EPS_UV)
     rise = _onset_rise(log_hi, seg_s)
     # The partner channel: the second most active (with one channel, itself, and no co-activation).
     if rel.shape[1] > 1:
         second = order[:, -2]
-        coact = _log_correlation(log_hi, np.log(env[rows, :, second] + EPS_UV))
+        coact = _log_correlation(log_hi, np.log(w.envelope(second) + EPS_UV))
     else:
         second, coact = hi, np.full(rel.shape[0], np.nan)
     rel_2nd = rel[rows, second]

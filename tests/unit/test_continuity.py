@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collector.commands.record import Recorder
+from collector.recorder import Recorder
 from collector.sources.replay import ReplaySource
 from crampwatch.continuity import (
     FILL_BLOCK_S,

@@ -1,0 +1,35 @@
+"""`--help` starts fast because it imports none of the heavy libraries (issue 16: it took 2.3 s).
+
+No timing here (timings belong to ``python -m benchmarks.run startup``); what is checked is the cause: which
+modules a fresh interpreter has loaded after printing the help of each program.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("numpy", "scipy", "sklearn", "skops", "pydantic", "paho", "bleak", "pyedflib", "influxdb_client", "dask")
+
+SCRIPT = """
+import contextlib, io, sys
+from {package}.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main(["--help"])
+    except SystemExit:
+        pass
+print(" ".join(sorted({{m.split(".")[0] for m in sys.modules}})))
+"""
+
+
+@pytest.mark.parametrize("package", ["detector", "collector"])
+def test_help_imports_no_heavy_library(package: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(package=package)], capture_output=True, text=True, check=True
+    )
+    loaded = set(done.stdout.split())
+    assert f"{package}" in loaded  # the script really ran the program
+    assert sorted(loaded & set(HEAVY)) == []
