@@ -24,14 +24,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from crampwatch import settings as settings_mod
 from crampwatch.cli import output_file
 from crampwatch.errors import ConfigError, CrampWatchError
 from crampwatch.topics import check_id
 
-from ..config import CollectorSettings
+if TYPE_CHECKING:
+    from ..config import CollectorSettings
 
 NAME = "provision"
 HELP = "create a wearable's own MQTT account (random password, mosquitto_passwd) and print its collector settings"
@@ -52,6 +53,11 @@ PSEUDONYM_HEX_DIGITS = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # Imported here, as in the other commands: `cramp-collector --help` must not load pydantic.
+    from crampwatch import settings as settings_mod
+
+    from ..config import CollectorSettings
+
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
     parser.add_argument("--passwd-file", type=Path, required=True, metavar="FILE", help="mosquitto's password file")
@@ -71,6 +77,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crampwatch import settings as settings_mod
+
+    from ..config import CollectorSettings
+
     cfg = settings_mod.load(CollectorSettings, args)
     if not settings_mod.is_set(CollectorSettings, "device", args):
         raise ConfigError("say which device: --device ID (for example left-calf); the account is per device")
@@ -120,6 +130,10 @@ def new_pseudonym(taken: set[str]) -> str:
 
 def collector_toml(cfg: CollectorSettings, patient: str, device: str, password_file: Path) -> str:
     """The connection settings of the new account as TOML for ``--config``, checked by loading them."""
+    from crampwatch import settings as settings_mod
+
+    from ..config import CollectorSettings
+
     url = urlsplit(cfg.mqtt_url)
     # The account name has a '/', which a URL's user part must carry as %2F.
     netloc = f"{quote(f'{patient}/{device}', safe='')}@{url.netloc}"
