@@ -47,6 +47,11 @@ class DetectorSettings(ServiceSettings):
     )
     model: Path = Field(DEFAULT_MODEL, description="model file (.skops) with its .card.json beside it")
     publish_events: bool = Field(True, description="also publish each event as JSON on <prefix>/<patient>/events")
+    open_events: bool = Field(
+        True,
+        description="also send each cramp and spasm while it goes on (state 'open', about 17 s after its onset), "
+        "then its final event with the same id",
+    )
     max_devices: int = Field(
         5000,
         ge=1,

@@ -46,6 +46,16 @@ class Event:
     start_ns: int = 0
     precursor_s: float = 0.0
     interrupted_s: float = 0.0
+    #: ``final``: the event as it ended (the only state offline detection and CSV files have). Live,
+    #: ``open``: a cramp or spasm going on, sent once the model is sure of it, long before it ends (its
+    #: offset is "so far"); ``cancelled``: an open event that ended too short for its type, or as another
+    #: type. All states of one event share its :attr:`event_id`.
+    state: str = "final"
+
+    @property
+    def event_id(self) -> str:
+        """Stable across the states of one event: its device and onset (ids contain no ``/``)."""
+        return f"{self.patient}/{self.device}/{self.onset_ns}"
 
     @property
     def duration_s(self) -> float:
@@ -73,6 +83,7 @@ class Event:
         body = asdict(self)
         body["duration_s"] = round(self.duration_s, 3)
         body["onset_ns"] = self.onset_ns
+        body["id"] = self.event_id
         return json.dumps(body, sort_keys=True)
 
 

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import paho.mqtt.client as mqtt
 
 from crampwatch import wire
@@ -66,6 +67,10 @@ EVICT_EVERY_S = 5.0
 INVALID_ID_KEY = "(invalid id)"
 #: Key under which rejected frames are counted once ``max_devices`` other keys are counted already.
 OTHER_KEY = "(other)"
+#: Most MQTT messages the worker takes from its queue for one round (one model call). Under load the
+#: queue holds many devices' frames and the round scores all their windows at once; the bound keeps one
+#: round, and so the delay of the first frame in it, short.
+MAX_BATCH_MESSAGES = 4000
 #: A dead-letter record keeps at most this many characters of a topic (a topic can be 64 KiB long).
 MAX_TOPIC_SHOWN = 200
 
@@ -78,7 +83,8 @@ class ServiceStats:
     rejected_by_device: dict[str, int] = field(default_factory=dict)
     #: Unexpected exceptions survived while handling a frame (each one a bug to look at).
     internal_errors: int = 0
-    events: int = 0
+    events: int = 0  # final events
+    open_events: int = 0  # events sent in state "open" or "cancelled" (live, before their final event)
     evicted_devices: int = 0
     finished_devices: set[tuple[str, str]] = field(default_factory=set)
 
@@ -130,7 +136,10 @@ class DetectorService:
         self._reject_log = RateLimitedLog(log)
         self._error_log = RateLimitedLog(log, burst=5)
         self.worker_error: BaseException | None = None  # why the worker thread ended, if it did by itself
-        self.events_log: deque[Event] = deque(maxlen=10_000)  # recent events, for the demo and tests
+        self.events_log: deque[Event] = deque(maxlen=10_000)  # recent final events, for the demo and tests
+        self._unwritten = PipelineOutput()  # what this round completed, written at its end
+        self._just_finished: list[tuple[str, str]] = []  # devices whose streams ended this round
+        self._touched: dict[tuple[str, str], DeviceStreams] = {}  # devices that took a frame this round
         self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._stop = threading.Event()
         self._idle = threading.Condition()
@@ -242,14 +251,11 @@ class DetectorService:
             while not self._stop.is_set():
                 # A timeout, so idle devices are evicted and heartbeats written without traffic.
                 wait_s = min(1.0, max(0.0, next_beat - time.monotonic()))
-                try:
-                    item = self._inbox.get(timeout=wait_s)
-                except queue.Empty:
-                    pass
-                else:
-                    if item is None:
-                        break
-                    self._guarded(self.handle, *item)
+                batch, stopping = self._next_batch(wait_s)
+                if batch:
+                    self._guarded(self.handle_batch, batch)
+                if stopping:
+                    break
                 if time.monotonic() >= self._next_eviction:
                     self._guarded(self.evict_idle)
                 if time.monotonic() >= next_beat:
@@ -259,6 +265,26 @@ class DetectorService:
             # Logged here with its traceback; run_forever sees the thread gone and exits non-zero.
             self.worker_error = err
             log.critical("the detector's worker failed", exc_info=err)
+
+    def _next_batch(self, wait_s: float) -> tuple[list[tuple[str, bytes]], bool]:
+        """Wait up to ``wait_s`` for a message, then take what else is queued (at most MAX_BATCH_MESSAGES).
+
+        No extra wait for a batch to fill: a lightly loaded detector handles each frame as it comes, and a
+        loaded one finds its batch already queued. Returns the messages and whether stop() was seen.
+        """
+        batch: list[tuple[str, bytes]] = []
+        try:
+            item = self._inbox.get(timeout=wait_s)
+            while True:
+                if item is None:
+                    return batch, True
+                batch.append(item)
+                if len(batch) >= MAX_BATCH_MESSAGES:
+                    break
+                item = self._inbox.get_nowait()
+        except queue.Empty:
+            pass
+        return batch, False
 
     def _guarded(self, step: Callable[..., object], *args: object) -> None:
         """Run one step of the worker; the worker goes on whatever it raised.
@@ -329,6 +355,55 @@ class DetectorService:
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Process one MQTT message (public so tests can drive it directly). Never raises for bad input."""
+        self.handle_batch([(topic, payload)])
+
+    def handle_batch(self, messages: list[tuple[str, bytes]]) -> None:
+        """Process MQTT messages in arrival order, with ONE model call for the windows of all their devices.
+
+        Each frame goes through its device's stream state and features as it comes (phase 1 of
+        :class:`~detector.pipeline.DevicePipeline`); then the feature rows of every device are scored
+        together, and each device continues with its own probabilities (phase 2: segments, episodes,
+        events). Every row is scored on its own, so the events are exactly those of one call per frame.
+        Events and summaries of the whole batch go to the sinks in one write.
+        """
+        for topic, payload in messages:
+            self._handle_one(topic, payload)
+        self._score_pending()
+        self._write()
+
+    def _score_pending(self) -> None:
+        """Phase 2 for every device with windows waiting: one model call over all their rows."""
+        touched, self._touched = self._touched, {}
+        waiting = [(key, dev, x) for key, dev in touched.items() if (x := dev.pending_windows()) is not None]
+        if not waiting:
+            return
+        types = waiting[0][1].pipeline.model_types if waiting[0][1].pipeline is not None else ()
+        try:
+            if any(dev.pipeline is None or dev.pipeline.model_types != types for _, dev, _ in waiting):
+                raise ValueError("devices with different model outputs")  # one model: not expected
+            probs: list[np.ndarray] | None = np.split(
+                self.model.probabilities(np.vstack([x for _, _, x in waiting]), types),
+                np.cumsum([x.shape[0] for _, _, x in waiting[:-1]]),
+            )
+        except Exception as err:  # scored device by device below, so one device's failure stays its own
+            self._error_log.log(logging.ERROR, "batched model call failed; scoring device by device", exc_info=err)
+            probs = None
+        for i, (key, dev, x) in enumerate(waiting):
+            try:
+                p = probs[i] if probs is not None else self.model.probabilities(x, dev.pipeline.model_types)  # type: ignore[union-attr]
+                self._emit(dev.decide(p))
+            except Exception as err:  # as in _handle_one: this device restarts, the others go on
+                self.stats.internal_errors += 1
+                self._error_log.log(
+                    logging.ERROR,
+                    "internal error #%d deciding windows of %s/%s; its detection restarts at its next frame",
+                    self.stats.internal_errors,
+                    *key,
+                    exc_info=err,
+                )
+                self._drop_broken(key)
+
+    def _handle_one(self, topic: str, payload: bytes) -> None:
         self.stats.messages += 1
         prefix = self.settings.topic_prefix
         parts = topic[len(prefix) + 1 :].split("/") if topic.startswith(prefix + "/") else []
@@ -381,6 +456,8 @@ class DetectorService:
                 stream.device,
                 max_frame_s=MAX_LIVE_FRAME_S,
                 max_frame_values=MAX_LIVE_FRAME_VALUES,
+                batch_model=True,  # handle_batch scores all devices' windows in one call
+                open_events=self.settings.open_events,
             )
         out = device.on_frame(frame)  # a refused frame leaves no state behind for a new device
         if new:
@@ -393,13 +470,16 @@ class DetectorService:
         if out.summaries:
             self._newest_ns[key] = max(s.time_ns for s in out.summaries)
         self._emit(out)
-        if device.finished:
+        self._touched[key] = device
+        self._finished_device(key, device)
+
+    def _finished_device(self, key: tuple[str, str], device: DeviceStreams) -> None:
+        """Free a device whose streams ended; tests and the demo hear of it once its events are written."""
+        if device.finished and self.devices.get(key) is device:
             self.devices.pop(key, None)
             self._last_seen.pop(key, None)
             self._forget(key)
-            with self._idle:
-                self.stats.finished_devices.add(key)
-                self._idle.notify_all()
+            self._just_finished.append(key)
 
     def evict_idle(self, now: float | None = None) -> int:
         """Finish and free the devices that sent nothing for ``device_idle_s``; returns how many.
@@ -426,6 +506,7 @@ class DetectorService:
             evicted += 1
             self.stats.evicted_devices += 1
             log.info("%s/%s sent nothing for %.0f s: detection finished and its state freed", *key, now - seen)
+        self._write()
         return evicted
 
     def _drop_broken(self, key: tuple[str, str]) -> None:
@@ -475,9 +556,12 @@ class DetectorService:
             self.sinks.dead_letter.add_records("detector", "frame", reason, [record])
 
     def _emit(self, out: PipelineOutput) -> None:
+        """Log what ``out`` completed and keep it for the next :meth:`_write`."""
+        self._unwritten.extend(out)
         for event in out.events:
             log.info(
-                "%s %s/%s at %.1f s for %.1f s (confidence %.2f, peak %.0f uV)",
+                "%s%s %s/%s at %.1f s for %.1f s (confidence %.2f, peak %.0f uV)",
+                "" if event.state == "final" else f"{event.state} ",
                 event.type,
                 event.patient,
                 event.device,
@@ -486,7 +570,18 @@ class DetectorService:
                 event.confidence,
                 event.peak_uv,
             )
+
+    def _write(self) -> None:
+        """Write what the last round completed, in one write per sink, then report finished devices."""
+        out, self._unwritten = self._unwritten, PipelineOutput()
         if out.events or out.summaries:
             self.sinks.write(out.events, out.summaries)
-            self.stats.events += len(out.events)
-            self.events_log.extend(out.events)
+            final = [e for e in out.events if e.state == "final"]
+            self.stats.events += len(final)
+            self.stats.open_events += len(out.events) - len(final)
+            self.events_log.extend(final)
+        if self._just_finished:
+            with self._idle:
+                self.stats.finished_devices.update(self._just_finished)
+                self._just_finished.clear()
+                self._idle.notify_all()
