@@ -1,5 +1,8 @@
 """Speed and memory benchmarks: ``python -m benchmarks.run [--hours H] [--rate HZ]``.
 
+``python -m benchmarks.run live ...`` runs the live benchmark instead (benchmarks/live.py: patients one
+detector process sustains through a real broker).
+
 Prints numbers; asserts nothing (timed tests are flaky, numbers in a log are useful). Measures:
 
 - simulate: rendering a night (2-channel EMG + 3-axis ACC at 50 Hz);
@@ -12,7 +15,9 @@ Prints numbers; asserts nothing (timed tests are flaky, numbers in a log are use
 from __future__ import annotations
 
 import argparse
+import importlib
 import resource
+import sys
 import time
 
 import numpy as np
@@ -30,7 +35,14 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+#: Named benchmarks, each a module with ``main(argv)``: ``python -m benchmarks.run NAME [its flags]``.
+NAMED = {"live": "benchmarks.live"}
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in NAMED:
+        importlib.import_module(NAMED[sys.argv[1]]).main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hours", type=float, default=1.0, help="night length in hours (default 1)")
     parser.add_argument("--rate", type=float, default=1000.0, help="EMG sample rate (default 1000 Hz)")
