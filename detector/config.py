@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from crampwatch import settings as settings_mod
 from crampwatch.cli import output_file
 from crampwatch.errors import ConfigError, ModelError
 from crampwatch.settings import ServiceSettings, check_http_url
-from crampwatch.topics import DEFAULT_PREFIX
+from crampwatch.topics import DEFAULT_PREFIX, MAX_SHARDS, parse_shard_set
 
 from .model import DEFAULT_MODEL, Model
 
@@ -28,6 +28,15 @@ class DetectorSettings(ServiceSettings):
         "mqtt://127.0.0.1:1883", description="MQTT broker, mqtt://[user:pass@]host:port or mqtts://..."
     )
     topic_prefix: str = Field(DEFAULT_PREFIX, description="topic prefix; data is <prefix>/<patient>/<device>/<stream>")
+    shards: int = Field(
+        0,
+        ge=0,
+        le=MAX_SHARDS,
+        description="shard count, the same as the collectors' (0: none); see docs/scaling.md",
+    )
+    own_shards: str = Field(
+        "", description="the shards this process serves, like '0-7,12' (empty: all); each patient stays in one"
+    )
     client_id: str = Field(
         "cramp-detector", description="MQTT client id; keep it fixed so the broker keeps the session"
     )
@@ -64,6 +73,19 @@ class DetectorSettings(ServiceSettings):
         description="seconds without a frame after which a device's detection is finished and its state freed",
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    @model_validator(mode="after")
+    def _shards(self) -> DetectorSettings:
+        try:
+            parse_shard_set(self.own_shards, self.shards)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        return self
+
+    @property
+    def shard_set(self) -> frozenset[int]:
+        """The shards this process owns (empty without sharding)."""
+        return parse_shard_set(self.own_shards, self.shards)
 
     @field_validator("influx_url")
     @classmethod

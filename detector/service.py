@@ -47,7 +47,15 @@ from crampwatch.errors import BrokerError, CrampWatchError, FrameError, SinkErro
 from crampwatch.frames import Frame
 from crampwatch.limits import MAX_LIVE_FRAME_S, MAX_LIVE_FRAME_VALUES
 from crampwatch.mqtt import connect, make_client
-from crampwatch.topics import StreamTopic, check_id, data_subscriptions, status_topic
+from crampwatch.topics import (
+    StreamTopic,
+    check_id,
+    data_subscriptions,
+    parse_shard,
+    shard_of,
+    shard_prefix,
+    status_topic,
+)
 
 from .config import DetectorSettings
 from .events import Event, Heartbeat
@@ -124,6 +132,7 @@ class DetectorService:
         self, settings: DetectorSettings, model: Model, *, sinks: list[Sink] | None = None, heartbeat_s: float = 10.0
     ) -> None:
         self.settings = settings
+        self._shards = settings.shard_set  # with sharding: the shards this process serves
         self.heartbeat_s = heartbeat_s
         self._last_data: dict[tuple[str, str], float] = {}  # wall time of the last frame per device
         self._newest_ns: dict[tuple[str, str], int] = {}  # device time of the newest summary
@@ -172,8 +181,13 @@ class DetectorService:
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         if getattr(reason, "is_failure", False):
             return
-        topics = [*data_subscriptions(self.settings.topic_prefix), status_topic(self.settings.topic_prefix, "+", "+")]
-        client.subscribe([(topic, 1) for topic in topics])
+        client.subscribe([(topic, 1) for topic in self.subscriptions()])
+
+    def subscriptions(self) -> list[str]:
+        """Data and status wildcards: under the prefix, or with sharding under each shard this process owns."""
+        prefix = self.settings.topic_prefix
+        prefixes = [shard_prefix(prefix, k) for k in sorted(self._shards)] if self.settings.shards else [prefix]
+        return [t for p in prefixes for t in (*data_subscriptions(p), status_topic(p, "+", "+"))]
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: object, props: object) -> None:
         self._subscribed.set()
@@ -192,7 +206,7 @@ class DetectorService:
         connect(self.client)
         if not self._subscribed.wait(10):
             self.client.loop_stop()
-            topics = ", ".join(data_subscriptions(self.settings.topic_prefix))
+            topics = ", ".join(self.subscriptions()[:6]) + (" ..." if len(self.subscriptions()) > 6 else "")
             raise BrokerError(f"the broker did not confirm the subscription to {topics} within 10 s")
         worker = threading.Thread(target=self._work, name="detector-worker", daemon=True)
         worker.start()
@@ -406,6 +420,12 @@ class DetectorService:
     def _handle_one(self, topic: str, payload: bytes) -> None:
         self.stats.messages += 1
         prefix = self.settings.topic_prefix
+        shard: int | None = None
+        if self.settings.shards:
+            found = parse_shard(topic, prefix)
+            if found is None or found[0] not in self._shards:
+                return  # not a topic of this process's shards (the subscriptions only give those)
+            shard, prefix = found
         parts = topic[len(prefix) + 1 :].split("/") if topic.startswith(prefix + "/") else []
         if len(parts) == 3 and parts[2] == "status":
             self._on_status(parts[0], parts[1], payload)
@@ -417,6 +437,13 @@ class DetectorService:
         try:
             check_id(stream.patient, "patient id")
             check_id(stream.device, "device id")
+            if shard is not None and shard_of(stream.patient, self.settings.shards) != shard:
+                # Its other frames go to another shard's process: two states for one patient would split it.
+                raise StreamError(
+                    f"patient {stream.patient} belongs to shard {shard_of(stream.patient, self.settings.shards)} "
+                    f"of {self.settings.shards}, not {shard}: set the collector's shards to the detectors' "
+                    f"({self.settings.shards})"
+                )
             frame = wire.decode(payload)
             if frame.kind is not stream.kind:
                 raise FrameError(f"frame says {frame.kind} but topic says {stream.kind}", topic=topic)

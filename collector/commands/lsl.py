@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         acc=args.acc,
     )
     source.open()  # a missing or unusable stream is reported before anything connects
-    publisher = FramePublisher(make_client(cfg.mqtt_url, cfg.mqtt_client_id), cfg.topic_prefix, cfg.patient, cfg.device)
+    client = make_client(cfg.mqtt_url, cfg.mqtt_client_id)
+    publisher = FramePublisher(client, cfg.device_prefix, cfg.patient, cfg.device)
     log.info("streaming LSL %r to %s/%s (Ctrl-C ends the stream)", args.stream, cfg.patient, cfg.device)
     try:
         relay([Feed(source, publisher)], flush_timeout_s=FLUSH_TIMEOUT_S)

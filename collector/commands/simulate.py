@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         p.mains_hz,
     )
     start_ns = args.start_ns if args.start_ns is not None else time.time_ns()
-    publisher = FramePublisher(make_client(cfg.mqtt_url, cfg.mqtt_client_id), cfg.topic_prefix, cfg.patient, cfg.device)
+    client = make_client(cfg.mqtt_url, cfg.mqtt_client_id)
+    publisher = FramePublisher(client, cfg.device_prefix, cfg.patient, cfg.device)
     source = SimulatedSource(night, frame_s=args.frame_s, start_ns=start_ns)
     relay(
         [Feed(source, publisher, start_ns)],
