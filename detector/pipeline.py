@@ -321,9 +321,10 @@ class DevicePipeline:
 
     def _decide(self) -> PipelineOutput:
         """Context features, probabilities, segments and PLM for every window whose future is known."""
-        self._prepare()
         if self.batch_model and not self._ended:
-            return PipelineOutput()  # the caller scores pending_windows() and calls decide()
+            # The caller calls pending_windows() once per round, so the context features of a device
+            # that sent several frames in the round are built once, over all its new windows.
+            return PipelineOutput()
         return self.decide(self._score(self.pending_windows()))
 
     def _prepare(self) -> None:
@@ -347,6 +348,10 @@ class DevicePipeline:
 
     def pending_windows(self) -> FloatArray | None:
         """Feature rows waiting for probabilities, ``(n, len(NAMES))``, or None; see :meth:`decide`."""
+        self._prepare()
+        return self._stacked()
+
+    def _stacked(self) -> FloatArray | None:
         if not self._pending:
             return None
         if len(self._pending) > 1:
@@ -370,7 +375,7 @@ class DevicePipeline:
         ``probs_all`` is ``model.probabilities(pending_windows(), model_types)``, or None without a model.
         """
         out = PipelineOutput()
-        x = self.pending_windows()
+        x = self._stacked()  # exactly the rows pending_windows() returned: no _prepare in between
         if x is None:
             return out
         self._pending = []
