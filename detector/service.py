@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 from collections import OrderedDict, deque
@@ -43,7 +45,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 from crampwatch import wire
-from crampwatch.errors import BrokerError, CrampWatchError, FrameError, SinkError, StreamError
+from crampwatch.errors import BrokerError, ConfigError, CrampWatchError, FrameError, SinkError, StreamError
 from crampwatch.frames import Frame
 from crampwatch.limits import MAX_LIVE_FRAME_S, MAX_LIVE_FRAME_VALUES
 from crampwatch.mqtt import connect, make_client
@@ -153,7 +155,14 @@ class DetectorService:
         self._stop = threading.Event()
         self._idle = threading.Condition()
         self._subscribed = threading.Event()
-        self.client = make_client(settings.mqtt_url, settings.client_id, session_expiry_s=settings.session_expiry_s)
+        # With sharding, each shard has its own persistent session (shard_clients, client id
+        # <client_id>-s<k>), so whichever process serves a shard next resumes it with the frames the broker
+        # kept meanwhile; this client then only publishes, under an id of its own and with no session.
+        main_id, expiry = settings.client_id, settings.session_expiry_s
+        if settings.shards:
+            main_id, expiry = f"{settings.client_id}-{socket.gethostname()}-{os.getpid()}", 0
+        self.client = make_client(settings.mqtt_url, main_id, session_expiry_s=expiry)
+        self.shard_clients: dict[int, mqtt.Client] = {}
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -181,6 +190,9 @@ class DetectorService:
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         if getattr(reason, "is_failure", False):
             return
+        if self.settings.shards:
+            self._subscribed.set()  # the shard clients subscribe (take_shards)
+            return
         client.subscribe([(topic, 1) for topic in self.subscriptions()])
 
     def subscriptions(self) -> list[str]:
@@ -188,6 +200,39 @@ class DetectorService:
         prefix = self.settings.topic_prefix
         prefixes = [shard_prefix(prefix, k) for k in sorted(self._shards)] if self.settings.shards else [prefix]
         return [t for p in prefixes for t in (*data_subscriptions(p), status_topic(p, "+", "+"))]
+
+    def take_shards(self, shards: set[int] | frozenset[int]) -> None:
+        """Serve ``shards`` too: resume each one's persistent session and wait for the broker's SUBACK.
+
+        Used at start for ``own_shards``, and to take over the shards of a process that stopped: the
+        frames the broker kept for a shard while nobody served it come first. (Streams that were half
+        way through in the other process restart here at their next frame until stream checkpoints
+        carry their state over.)
+        """
+        prefix, n = self.settings.topic_prefix, self.settings.shards
+        for k in sorted(set(shards) - set(self.shard_clients)):
+            if not 0 <= k < n:
+                raise ConfigError(f"shard {k} does not exist: shards is {n}, so shards are 0-{n - 1}")
+            expiry = self.settings.session_expiry_s
+            client = make_client(self.settings.mqtt_url, f"{self.settings.client_id}-s{k}", session_expiry_s=expiry)
+            done = threading.Event()
+            at = shard_prefix(prefix, k)
+            topics = [(t, 1) for t in (*data_subscriptions(at), status_topic(at, "+", "+"))]
+
+            def on_connect(c: mqtt.Client, u: object, f: object, why: object, p: object, topics: Any = topics) -> None:
+                if not getattr(why, "is_failure", False):
+                    c.subscribe(topics)
+
+            client.on_connect = on_connect
+            client.on_subscribe = lambda *_, done=done: done.set()
+            client.on_message = self._on_message
+            self._shards = self._shards | {k}  # before the session resumes: its queued frames are ours
+            connect(client)
+            if not done.wait(10):
+                client.loop_stop()
+                raise BrokerError(f"the broker did not confirm the subscriptions of shard {k} within 10 s")
+            self.shard_clients[k] = client
+            log.info("serving shard %d of %d", k, n)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: object, props: object) -> None:
         self._subscribed.set()
@@ -208,6 +253,8 @@ class DetectorService:
             self.client.loop_stop()
             topics = ", ".join(self.subscriptions()[:6]) + (" ..." if len(self.subscriptions()) > 6 else "")
             raise BrokerError(f"the broker did not confirm the subscription to {topics} within 10 s")
+        if self.settings.shards:
+            self.take_shards(self.settings.shard_set)
         worker = threading.Thread(target=self._work, name="detector-worker", daemon=True)
         worker.start()
         return worker
@@ -217,8 +264,10 @@ class DetectorService:
         self._inbox.put(None)
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        # Shard sessions stay on the broker: the next process serving a shard resumes them.
+        for client in (*self.shard_clients.values(), self.client):
+            client.loop_stop()
+            client.disconnect()
         self.sinks.close()
 
     def run_forever(self) -> int:
