@@ -430,7 +430,7 @@ class DetectorService:
         Events and summaries of the whole batch go to the sinks in one write.
         """
         for topic, payload in messages:
-            self._handle_one(topic, payload)
+            self._guarded(self._handle_one, topic, payload)  # what escapes one message spares the rest
         self._score_pending()
         self._write()
 

@@ -310,15 +310,15 @@ def test_a_flood_of_device_ids_keeps_memory_and_counters_bounded(tmp_path: Path)
 def test_serve_exits_non_zero_when_the_worker_dies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     service, _ = make_service(tmp_path)
 
-    def dying_handle(topic: str, payload: bytes) -> None:
-        raise SystemExit("simulated worker death")  # no Exception: handle() lets it through
+    def dying_handle(messages: list[tuple[str, bytes]]) -> None:
+        raise SystemExit("simulated worker death")  # no Exception: handle_batch() lets it through
 
     def start() -> threading.Thread:
         worker = threading.Thread(target=service._work, daemon=True)
         worker.start()
         return worker
 
-    monkeypatch.setattr(service, "handle", dying_handle)
+    monkeypatch.setattr(service, "handle_batch", dying_handle)
     monkeypatch.setattr(service, "start", start)
     service._inbox.put(("cramp/v1/p/d/emg", b""))
     assert service.run_forever() == 1
