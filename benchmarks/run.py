@@ -12,7 +12,9 @@ arguments returning rows); to add one, write the function and add it there. Run 
   ``bench`` extra), and the ratio of the two.
 - ``startup``: ``cramp-detector --help`` and ``cramp-collector --help``, and loading the model, each in a
   fresh process.
-- ``live``: the pipeline fed 0.25 s frames in this process, as the service is fed from MQTT, and wire
+- ``live``, ``broker``, ``soak`` (``python -m benchmarks.run NAME --help``): real mosquitto (and influxd),
+  see :data:`PROGRAMS`.
+- ``pipeline``: the pipeline fed 0.25 s frames in this process, as the service is fed from MQTT, and wire
   encode + decode of those frames.
 
 Wall times are the best of ``--repeat`` runs (the machine is shared: the best run is the one least
@@ -204,10 +206,10 @@ def startup(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-# ---------------------------------------------------------------------------------------------- live
+# ------------------------------------------------------------------------------------------ pipeline
 
 
-def live(args: argparse.Namespace) -> list[Row]:
+def pipeline(args: argparse.Namespace) -> list[Row]:
     import numpy as np
 
     from crampwatch import wire
@@ -227,8 +229,8 @@ def live(args: argparse.Namespace) -> list[Row]:
     dt = time.perf_counter() - started
     note = f"{len(frames)} frames of 0.25 s, one device, in this process"
     rows = [
-        Row("live", "pipeline", seconds / dt, "x real time", note),
-        Row("live", "pipeline frames", len(frames) / dt, "frames/s", note),
+        Row("pipeline", "pipeline", seconds / dt, "x real time", note),
+        Row("pipeline", "pipeline frames", len(frames) / dt, "frames/s", note),
     ]
     sample = frames[:2000]
     payloads = [wire.encode(f) for f in sample]
@@ -239,7 +241,7 @@ def live(args: argparse.Namespace) -> list[Row]:
         wire.decode(p)
     dt = time.perf_counter() - started
     size = float(np.mean([len(p) for p in payloads]))
-    rows.append(Row("live", "wire encode + decode", len(payloads) / dt, "frames/s", f"{size:.0f} B each"))
+    rows.append(Row("pipeline", "wire encode + decode", len(payloads) / dt, "frames/s", f"{size:.0f} B each"))
     return rows
 
 
@@ -247,8 +249,14 @@ def live(args: argparse.Namespace) -> list[Row]:
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     "startup": startup,
     "offline": offline,
-    "live": live,
+    "pipeline": pipeline,
 }
+
+#: Benchmarks that start their own servers and take their own flags: ``python -m benchmarks.run NAME
+#: --help``. live: patients one detector process sustains through a real broker (latency, memory per
+#: stream, frames lost); broker: durable frames/s through the broker and loss at a broker SIGKILL; soak:
+#: N real-time patients for M minutes against real mosquitto and influxd.
+PROGRAMS = {"live": "benchmarks.live", "broker": "benchmarks.broker", "soak": "benchmarks.soak"}
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -278,16 +286,26 @@ def machine() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PROGRAMS:
+        import importlib
+
+        return int(importlib.import_module(PROGRAMS[argv[0]]).main(argv[1:]) or 0)
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (all)")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"benchmarks to run: {', '.join(BENCHMARKS)} (all); or one of {', '.join(PROGRAMS)} with its own flags",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--hours", type=float, default=8.0, help="offline: night length in hours (default 8)")
     parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement, best wall time kept (3)")
     parser.add_argument("--no-neurokit", action="store_true", help="offline: skip the NeuroKit2 pipeline")
-    parser.add_argument("--live-minutes", type=float, default=5.0, help="live: minutes fed as frames (default 5)")
+    parser.add_argument("--live-minutes", type=float, default=5.0, help="pipeline: minutes fed as frames (default 5)")
     parser.add_argument("--write-night", type=Path, metavar="EDF", help=argparse.SUPPRESS)  # offline's helper
     args = parser.parse_args(argv)
     if args.write_night:

@@ -8,13 +8,19 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from crampwatch.settings import MqttClientSettings
-from crampwatch.topics import DEFAULT_PREFIX, check_id
+from crampwatch.topics import DEFAULT_PREFIX, MAX_SHARDS, check_id, device_prefix
 
 
 class CollectorSettings(MqttClientSettings):
     # mqtt_url and the mqtt_*_file settings come from MqttClientSettings (shared with the detector).
     topic_prefix: str = Field(
         DEFAULT_PREFIX, description="topic prefix; data goes to <prefix>/<patient>/<device>/<stream>"
+    )
+    shards: int = Field(
+        0,
+        ge=0,
+        le=MAX_SHARDS,
+        description="shard count, the same as the detectors' (0: none); data goes to <prefix>/s<k>/<patient>/...",
     )
     patient: str = Field("demo-patient", description="patient pseudonym (never a real name)")
     device: str = Field("sim01", description="device id, unique per patient")
@@ -50,6 +56,11 @@ class CollectorSettings(MqttClientSettings):
             raise ValueError(str(err)) from None
 
     @property
+    def device_prefix(self) -> str:
+        """Where this patient's device topics go: the topic prefix, or its shard's (crampwatch.topics)."""
+        return device_prefix(self.topic_prefix, self.patient, self.shards)
+
+    @property
     def mqtt_client_id(self) -> str:
         return self.client_id or f"cramp-collector-{self.patient}-{self.device}"
 
@@ -62,6 +73,7 @@ MQTT_FIELDS = (
     "mqtt_cert_file",
     "mqtt_key_file",
     "topic_prefix",
+    "shards",
     "patient",
     "device",
     "client_id",

@@ -181,7 +181,7 @@ def record(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out}: the folder {out.parent} does not exist")
     inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
     subscribed = threading.Event()
-    topics = {StreamTopic(cfg.patient, cfg.device, kind).render(cfg.topic_prefix): kind for kind in StreamKind}
+    topics = {StreamTopic(cfg.patient, cfg.device, kind).render(cfg.device_prefix): kind for kind in StreamKind}
 
     def on_connect(client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         if not getattr(reason, "is_failure", False):

@@ -45,6 +45,7 @@ SETTING_NAMES: frozenset[str] = frozenset(
         "mqtt_cert_file",
         "mqtt_key_file",
         "topic_prefix",
+        "shards",
         "client_id",
         "log_level",
         # collector
@@ -72,6 +73,8 @@ SETTING_NAMES: frozenset[str] = frozenset(
         "state_dir",
         "checkpoint_s",
         "sink_retry_s",
+        "own_shards",
+        "open_events",
     }
 )
 #: ``CRAMP_*`` variables that are not settings, and who reads them.

@@ -6,11 +6,24 @@
 
 The prefix defaults to ``cramp/v1``. Patient ids are pseudonyms; they and device ids must be single
 topic levels made of letters, digits, ``-``, ``_`` and ``.``.
+
+Sharding (``shards`` > 0, the same number in every collector and detector): a patient's device topics
+(frames, status) move one level down, under its shard ``s<k>``, k = :func:`shard_of` (a stable hash of
+the patient id)::
+
+    <prefix>/s<k>/<patient>/<device>/<stream>    k = crc32(patient) mod shards
+    <prefix>/s<k>/<patient>/<device>/status
+
+so a detector process subscribes to exactly the shards it owns, with plain wildcards, and every
+patient's streams reach one process. Events stay on ``<prefix>/<patient>/events``. An ACL that lets a
+collector write its patient's topics becomes ``pattern write <prefix>/+/%u/#``. With ``shards`` 0 (the
+default) there is no shard level.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -98,3 +111,56 @@ def events_topic(prefix: str, patient: str) -> str:
 
 def status_topic(prefix: str, patient: str, device: str) -> str:
     return f"{prefix}/{patient}/{device}/status"
+
+
+#: Most shards: a shard is a topic level and an MQTT subscription per owning process; 1024 is far beyond
+#: the processes a deployment runs, and keeps a typo (10000) from making that many subscriptions.
+MAX_SHARDS = 1024
+
+
+def shard_of(patient: str, shards: int) -> int:
+    """The shard of a patient: crc32 of its id modulo ``shards``; the same in every process, host and version.
+
+    By patient, not device: a patient's devices and its events topic stay with one process.
+    """
+    return zlib.crc32(patient.encode()) % shards
+
+
+def shard_prefix(prefix: str, shard: int) -> str:
+    return f"{prefix}/s{shard}"
+
+
+def device_prefix(prefix: str, patient: str, shards: int) -> str:
+    """The prefix a patient's device topics go under: ``prefix`` itself, or its shard's with sharding on."""
+    return shard_prefix(prefix, shard_of(patient, shards)) if shards > 0 else prefix
+
+
+def parse_shard(topic: str, prefix: str) -> tuple[int, str] | None:
+    """``(shard, shard prefix)`` of a topic under ``<prefix>/s<k>/``, or None if it has no shard level."""
+    if not topic.startswith(prefix + "/s"):
+        return None
+    level = topic[len(prefix) + 2 :].split("/", 1)[0]
+    if not level.isdigit() or (len(level) > 1 and level[0] == "0") or "/" not in topic[len(prefix) + 2 :]:
+        return None
+    return int(level), shard_prefix(prefix, int(level))
+
+
+def parse_shard_set(text: str, shards: int) -> frozenset[int]:
+    """Shards a detector owns, from ``"0-3,7"``; empty text: all of them. Raises ConfigError saying what is wrong."""
+    if shards <= 0:
+        if text.strip():
+            raise ConfigError(f"own shards {text!r} given without shards: set shards (the shard count) too")
+        return frozenset()
+    if not text.strip():
+        return frozenset(range(shards))
+    owned: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            raise ConfigError(f"own shards {text!r}: {part.strip()!r} is not a shard or range like 0-3") from None
+        if not 0 <= first <= last < shards:
+            raise ConfigError(f"own shards {text!r}: {part.strip()!r} is outside 0-{shards - 1} (shards is {shards})")
+        owned.update(range(first, last + 1))
+    return frozenset(owned)

@@ -6,13 +6,13 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from crampwatch import settings as settings_mod
 from crampwatch.cli import output_file
 from crampwatch.errors import ConfigError, ModelError
 from crampwatch.settings import MqttClientSettings, check_http_url
-from crampwatch.topics import DEFAULT_PREFIX
+from crampwatch.topics import DEFAULT_PREFIX, MAX_SHARDS, parse_shard_set
 
 from .paths import DEFAULT_MODEL
 
@@ -31,6 +31,15 @@ class DetectorSettings(MqttClientSettings):
 
     # mqtt_url and the mqtt_*_file settings come from MqttClientSettings (shared with the collector).
     topic_prefix: str = Field(DEFAULT_PREFIX, description="topic prefix; data is <prefix>/<patient>/<device>/<stream>")
+    shards: int = Field(
+        0,
+        ge=0,
+        le=MAX_SHARDS,
+        description="shard count, the same as the collectors' (0: none); see docs/scaling.md",
+    )
+    own_shards: str = Field(
+        "", description="the shards this process serves, like '0-7,12' (empty: all); each patient stays in one"
+    )
     client_id: str = Field(
         "cramp-detector",
         description="MQTT client id; keep it fixed so the broker keeps the session (the deployed broker uses the "
@@ -52,6 +61,11 @@ class DetectorSettings(MqttClientSettings):
     )
     model: Path = Field(DEFAULT_MODEL, description="model file (.skops) with its .card.json beside it")
     publish_events: bool = Field(True, description="also publish each event as JSON on <prefix>/<patient>/events")
+    open_events: bool = Field(
+        True,
+        description="also send each cramp and spasm while it goes on (state 'open', about 17 s after its onset), "
+        "then its final event with the same id",
+    )
     max_devices: int = Field(
         5000,
         ge=1,
@@ -84,6 +98,19 @@ class DetectorSettings(MqttClientSettings):
         "wait on disk meanwhile",
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    @model_validator(mode="after")
+    def _shards(self) -> DetectorSettings:
+        try:
+            parse_shard_set(self.own_shards, self.shards)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        return self
+
+    @property
+    def shard_set(self) -> frozenset[int]:
+        """The shards this process owns (empty without sharding)."""
+        return parse_shard_set(self.own_shards, self.shards)
 
     @field_validator("influx_url")
     @classmethod

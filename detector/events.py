@@ -49,6 +49,22 @@ class Event:
     start_ns: int = 0
     precursor_s: float = 0.0
     interrupted_s: float = 0.0
+    #: ``final``: the event as it ended (the only state offline detection and CSV files have). Live,
+    #: ``open``: a cramp or spasm going on, sent once the model is sure of it, long before it ends (its
+    #: offset is "so far"); ``cancelled``: an open event that ended too short for its type, or as another
+    #: type. All states of one event share its :attr:`event_id`.
+    state: str = "final"
+
+    @property
+    def event_id(self) -> str:
+        """The event's identity, shared by its states (open, final) and by the same event detected again
+        after a detector restart.
+
+        Type and onset identify it as InfluxDB does (series + time), so a consumer of the MQTT events can
+        drop a repeat by id, as InfluxDB overwrites the point. An open event that turns out to be another
+        type is cancelled under its id; the final event then has an id of its own.
+        """
+        return f"{self.patient}/{self.device}/{self.type}/{self.onset_ns}"
 
     @property
     def duration_s(self) -> float:
@@ -57,15 +73,6 @@ class Event:
     @property
     def onset_ns(self) -> int:
         return self.start_ns + round(self.onset_s * 1e9)
-
-    @property
-    def id(self) -> str:
-        """The event's identity: the same event detected again (after a detector restart) has the same id.
-
-        Type and onset identify it as InfluxDB does (series + time), so a consumer of the MQTT events can
-        drop a repeat by id, as InfluxDB overwrites the point.
-        """
-        return f"{self.patient}/{self.device}/{self.type}/{self.onset_ns}"
 
     def csv_row(self) -> list[str]:
         return [
@@ -85,7 +92,7 @@ class Event:
         body = asdict(self)
         body["duration_s"] = round(self.duration_s, 3)
         body["onset_ns"] = self.onset_ns
-        body["id"] = self.id
+        body["id"] = self.event_id
         return json.dumps(body, sort_keys=True)
 
 

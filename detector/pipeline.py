@@ -48,6 +48,10 @@ BASELINE_EVERY = 20  # windows: 10 s
 ACC_WAIT_S = 10.0  # no ACC seen yet (at least 2 EMG frames' worth, so long frames do not trip it)
 ACC_STALL_S = 300.0  # an ACC stream was seen but has stalled
 SCORED = ("cramp", "spasm")
+# Live: an event is announced (state "open") once the model has called this much of it involuntary. The
+# model decides a window 15 s (features.context.FUTURE) after it ends, so the open event comes about
+# OPEN_AFTER_S + 15 s after the onset, however long the cramp lasts.
+OPEN_AFTER_S = 2.0
 BASE_NAMES = EMG_NAMES + ACC_NAMES
 
 # Precursor: a tone between 1.5x and 10x the resting level, lasting at least 10 s right before a cramp.
@@ -132,6 +136,12 @@ class DevicePipeline:
             offline a large batch makes one model call score minutes of windows at once, which is several
             times faster per window. Every window is decided from its own neighbourhood, so the events
             are the same.
+        batch_model: ``True`` (the live service): pushes stop before the model call, leaving the feature
+            rows in :meth:`pending_windows` for the caller to score with other devices' rows and hand to
+            :meth:`decide`. :meth:`finish` still decides everything at once.
+        open_events: ``True`` (the live service): also report each cramp and spasm in state ``open`` once
+            it has ``OPEN_AFTER_S`` of involuntary windows, and ``cancelled`` if it then comes to nothing
+            (see :class:`~detector.events.Event`). The final events are the same either way.
     """
 
     def __init__(
@@ -145,8 +155,11 @@ class DevicePipeline:
         rules: SegmentRules | None = None,
         keep_features: bool = False,
         decide_windows: int = 0,
+        batch_model: bool = False,
+        open_events: bool = False,
     ) -> None:
         self.model = model
+        self.open_events = open_events
         self.decide_windows = decide_windows
         self.patient = patient
         self.device = device
@@ -158,7 +171,11 @@ class DevicePipeline:
         self.acc: AccWindower | None = None
         self._waiting = WindowTable()  # EMG part done, waiting for the accelerometer
         self._history = WindowTable()  # complete windows, kept for the context span
-        self._decided = 0  # windows whose context features and probabilities are done
+        self._decided = 0  # windows whose probabilities are done (segments, PLM)
+        self._prepared = 0  # windows whose feature rows are built (>= _decided; the rest wait in _pending)
+        self._pending: list[FloatArray] = []
+        self._padded = False  # the end of the history was padded for the last windows' future
+        self.batch_model = batch_model
         self._rms_ring = np.zeros((BASELINE_HISTORY, 1))
         self._rms_count = 0
         self._baseline: FloatArray | None = None
@@ -180,7 +197,10 @@ class DevicePipeline:
             self.emg = EmgWindower(rate_hz, samples.shape[1])
             self._rms_ring = np.zeros((BASELINE_HISTORY, samples.shape[1]))
             types = self.model.classes if self.model else SCORED
-            self._segmenter = Segmenter(tuple(t for t in types if t in SCORED), self.emg.hop_s, self._rules)
+            announce = max(1, round(OPEN_AFTER_S / self.emg.hop_s)) if self.open_events else None
+            self._segmenter = Segmenter(
+                tuple(t for t in types if t in SCORED), self.emg.hop_s, self._rules, announce_after=announce
+            )
             self._plm = PlmScorer(self.emg.seg_s)
         if valid:  # filler is not a frame: it must not stretch the wait for the accelerometer
             self._longest_push_s = max(self._longest_push_s, samples.shape[0] / rate_hz)
@@ -331,31 +351,85 @@ class DevicePipeline:
         self.acc.forget_before_s(float(ends[-1]))
         return feats, gravity
 
+    # -- the model decision, in two phases ------------------------------------------------------
+    #
+    # Phase 1 (_prepare) builds the feature rows of every window whose future is known; phase 2 (decide)
+    # takes their probabilities and runs segments, episodes and PLM. In between the rows wait in
+    # ``_pending``, so the live service can score the windows of many devices in ONE model call (one
+    # call per frame capped a detector at ~25 patients). Nothing is dropped from the history until
+    # phase 2, so phase 2 sees exactly the rows phase 1 saw. With ``batch_model=False`` (offline, tests)
+    # both phases run at once, as before.
+
     def _decide(self) -> PipelineOutput:
         """Context features, probabilities, segments and PLM for every window whose future is known."""
-        out = PipelineOutput()
+        if self.batch_model and not self._ended:
+            # The caller calls pending_windows() once per round, so the context features of a device
+            # that sent several frames in the round are built once, over all its new windows.
+            return PipelineOutput()
+        return self.decide(self._score(self.pending_windows()))
+
+    def _prepare(self) -> None:
+        """Phase 1: the full feature rows (base + context) of the windows that can be decided now."""
         h = self._history
         n_known = h.first + len(h)  # windows with a complete row
-        if self._ended and len(h) and n_known > self._decided:
+        if self._ended and len(h) and n_known > self._prepared and not self._padded:
             # Pad the end by repeating the last window, so the last windows have a "future".
             h.repeat_edge(FUTURE, front=False, zero=("peak", "valid", "seg_rms"))
+            self._padded = True
             stop = n_known
         else:
             stop = n_known - FUTURE
-        start = self._decided
+        start = self._prepared
         if stop <= start:
-            return out
+            return
         a, b = start - h.first, stop - h.first
         ctx = context_features(h["base"], BASE_NAMES, h["gravity"], a, b)
-        x = np.hstack([h["base"][a:b], ctx])
+        self._pending.append(np.hstack([h["base"][a:b], ctx]))
+        self._prepared = stop
+
+    def pending_windows(self) -> FloatArray | None:
+        """Feature rows waiting for probabilities, ``(n, len(NAMES))``, or None; see :meth:`decide`."""
+        self._prepare()
+        return self._stacked()
+
+    def _stacked(self) -> FloatArray | None:
+        if not self._pending:
+            return None
+        if len(self._pending) > 1:
+            self._pending = [np.vstack(self._pending)]
+        return self._pending[0]
+
+    @property
+    def model_types(self) -> tuple[str, ...]:
+        """The columns :meth:`decide` expects, in order: the scored types, then ``movement``."""
+        types = self._segmenter.types if self._segmenter is not None else ()
+        return (*types, "movement")
+
+    def _score(self, x: FloatArray | None) -> FloatArray | None:
+        if x is None or self.model is None:
+            return None
+        return self.model.probabilities(x, self.model_types)
+
+    def decide(self, probs_all: FloatArray | None) -> PipelineOutput:
+        """Phase 2: segments, episodes and PLM from the probabilities of :meth:`pending_windows` (in order).
+
+        ``probs_all`` is ``model.probabilities(pending_windows(), model_types)``, or None without a model.
+        """
+        out = PipelineOutput()
+        x = self._stacked()  # exactly the rows pending_windows() returned: no _prepare in between
+        if x is None:
+            return out
+        self._pending = []
+        h = self._history
+        start = self._decided
+        stop = start + x.shape[0]
         valid = h.rows(start, stop, "valid")
         if self.keep_features:
             assert self.emg is not None
             out.features = x
             out.window_end_s = self.emg.window_ends_s(start, stop)
-        if self.model is not None and self._segmenter is not None and self._plm is not None:
+        if probs_all is not None and self._segmenter is not None and self._plm is not None:
             types = self._segmenter.types
-            probs_all = self.model.probabilities(x, (*types, "movement"))
             probs = probs_all[:, : len(types)]
             involuntary = np.where(valid, probs.sum(axis=1), 0.0) >= self._segmenter.rules.off
             # Not a periodic limb movement: anything the model calls involuntary, voluntary or artifact.
@@ -401,6 +475,7 @@ class DevicePipeline:
         precursor_s: float = 0.0,
         interrupted_s: float = 0.0,
         subtype: str = "",
+        state: str = "final",
     ) -> Event:
         return Event(
             patient=self.patient,
@@ -414,6 +489,7 @@ class DevicePipeline:
             start_ns=self.start_ns,
             precursor_s=round(precursor_s, 1),
             interrupted_s=round(interrupted_s, 1),
+            state=state,
         )
 
     def _to_events(self, segments: list[Segment]) -> list[Event]:
@@ -427,7 +503,8 @@ class DevicePipeline:
             confidence = self.model.calibrated(seg.confidence) if self.model else seg.confidence
             lead = seg.lead_s if seg.type == "cramp" and seg.lead_s >= PRECURSOR_MIN_S else 0.0
             interrupted = seg.interrupted * hop
-            subtype = self._spasm_subtype(seg) if seg.type == "spasm" else ""
+            # An open spasm is still growing: its subtype is judged once, on the whole of it.
+            subtype = self._spasm_subtype(seg) if seg.type == "spasm" and seg.state == "final" else ""
             events.append(
                 self._event(
                     seg.type,
@@ -438,6 +515,7 @@ class DevicePipeline:
                     precursor_s=lead,
                     interrupted_s=interrupted,
                     subtype=subtype,
+                    state=seg.state,
                 )
             )
         return events

@@ -40,9 +40,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import re
 import signal
+import socket
 import threading
 import time
 from collections import OrderedDict, deque
@@ -50,15 +52,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import paho.mqtt.client as mqtt
 
 from crampwatch import wire
-from crampwatch.errors import BrokerError, CrampWatchError, FrameError, SinkError, StreamError
+from crampwatch.errors import BrokerError, ConfigError, CrampWatchError, FrameError, SinkError, StreamError
 from crampwatch.frames import Frame
 from crampwatch.limits import MAX_LIVE_FRAME_S, MAX_LIVE_FRAME_VALUES
 from crampwatch.mqtt import connect, make_client
 from crampwatch.settings import default_state_dir
-from crampwatch.topics import StreamTopic, check_id, data_subscriptions, status_topic
+from crampwatch.topics import (
+    StreamTopic,
+    check_id,
+    data_subscriptions,
+    parse_shard,
+    shard_of,
+    shard_prefix,
+    status_topic,
+)
 
 from . import checkpoint
 from .config import DetectorSettings
@@ -80,6 +91,13 @@ EVICT_EVERY_S = 5.0
 INVALID_ID_KEY = "(invalid id)"
 #: Key under which rejected frames are counted once ``max_devices`` other keys are counted already.
 OTHER_KEY = "(other)"
+#: Most MQTT messages the worker takes from its queue for one round (one model call). Under load the
+#: queue holds many devices' frames and the round scores all their windows at once; the bound keeps one
+#: round, and so the delay of the first frame in it, short.
+MAX_BATCH_MESSAGES = 4000
+#: An MQTT message as the worker takes it: topic, payload, the client that received it (its ack goes back
+#: there), message id and QoS.
+Message = tuple[str, bytes, mqtt.Client, int, int]
 #: A dead-letter record keeps at most this many characters of a topic (a topic can be 64 KiB long).
 MAX_TOPIC_SHOWN = 200
 #: A checkpoint is taken early once the journal holds this many payload bytes (a burst of many devices).
@@ -101,7 +119,8 @@ class ServiceStats:
     rejected_by_device: dict[str, int] = field(default_factory=dict)
     #: Unexpected exceptions survived while handling a frame (each one a bug to look at).
     internal_errors: int = 0
-    events: int = 0
+    events: int = 0  # final events
+    open_events: int = 0  # events sent in state "open" or "cancelled" (live, before their final event)
     evicted_devices: int = 0
     finished_devices: set[tuple[str, str]] = field(default_factory=set)
 
@@ -141,6 +160,7 @@ class DetectorService:
         self, settings: DetectorSettings, model: Model, *, sinks: list[Sink] | None = None, heartbeat_s: float = 10.0
     ) -> None:
         self.settings = settings
+        self._shards = settings.shard_set  # with sharding: the shards this process serves
         self.heartbeat_s = heartbeat_s
         self._last_data: dict[tuple[str, str], float] = {}  # wall time of the last frame per device
         self._newest_ns: dict[tuple[str, str], int] = {}  # device time of the newest summary
@@ -153,11 +173,15 @@ class DetectorService:
         self._reject_log = RateLimitedLog(log)
         self._error_log = RateLimitedLog(log, burst=5)
         self.worker_error: BaseException | None = None  # why the worker thread ended, if it did by itself
-        self.events_log: deque[Event] = deque(maxlen=10_000)  # recent events, for the demo and tests
-        self._inbox: queue.Queue[tuple[str, bytes, int, int] | None] = queue.Queue()  # topic, payload, mid, qos
+        self.events_log: deque[Event] = deque(maxlen=10_000)  # recent final events, for the demo and tests
+        self._unwritten = PipelineOutput()  # what this round completed, written at its end
+        self._just_finished: list[tuple[str, str]] = []  # devices whose streams ended this round
+        self._touched: dict[tuple[str, str], DeviceStreams] = {}  # devices that took a frame this round
+        # topic, payload, the client that received it (its ack goes back there), mid, qos
+        self._inbox: queue.Queue[Message | None] = queue.Queue()
         # Durable state, opened by start(): frames taken but not yet acknowledged wait for its next commit.
         self.state: StateStore | None = None
-        self._unacked: list[tuple[int, int]] = []
+        self._unacked: list[tuple[mqtt.Client, int, int]] = []
         self._next_checkpoint = 0.0
         self._replaying = False
         self._sink_log = RateLimitedLog(log, burst=2)
@@ -165,13 +189,16 @@ class DetectorService:
         self._worker_done = threading.Event()
         self._idle = threading.Condition()
         self._subscribed = threading.Event()
+        # With sharding, each shard has its own persistent session (shard_clients, client id
+        # <client_id>-s<k>), so whichever process serves a shard next resumes it with the frames the broker
+        # kept meanwhile; this client then only publishes, under an id of its own and with no session.
+        main_id, expiry = settings.client_id, settings.session_expiry_s
+        if settings.shards:
+            main_id, expiry = f"{settings.client_id}-{socket.gethostname()}-{os.getpid()}", 0
         self.client = make_client(
-            settings.mqtt_url,
-            settings.client_id,
-            session_expiry_s=settings.session_expiry_s,
-            access=settings.mqtt_access,
-            manual_ack=True,
+            settings.mqtt_url, main_id, session_expiry_s=expiry, access=settings.mqtt_access, manual_ack=True
         )
+        self.shard_clients: dict[int, mqtt.Client] = {}
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -200,15 +227,62 @@ class DetectorService:
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         if getattr(reason, "is_failure", False):
             return
-        topics = [*data_subscriptions(self.settings.topic_prefix), status_topic(self.settings.topic_prefix, "+", "+")]
-        client.subscribe([(topic, 1) for topic in topics])
+        if self.settings.shards:
+            self._subscribed.set()  # the shard clients subscribe (take_shards)
+            return
+        client.subscribe([(topic, 1) for topic in self.subscriptions()])
+
+    def subscriptions(self) -> list[str]:
+        """Data and status wildcards: under the prefix, or with sharding under each shard this process owns."""
+        prefix = self.settings.topic_prefix
+        prefixes = [shard_prefix(prefix, k) for k in sorted(self._shards)] if self.settings.shards else [prefix]
+        return [t for p in prefixes for t in (*data_subscriptions(p), status_topic(p, "+", "+"))]
+
+    def take_shards(self, shards: set[int] | frozenset[int]) -> None:
+        """Serve ``shards`` too: resume each one's persistent session and wait for the broker's SUBACK.
+
+        Used at start for ``own_shards``, and to take over the shards of a process that stopped: the
+        frames the broker kept for a shard while nobody served it come first. (Streams that were half
+        way through in the other process restart here at their next frame until stream checkpoints
+        carry their state over.)
+        """
+        prefix, n = self.settings.topic_prefix, self.settings.shards
+        for k in sorted(set(shards) - set(self.shard_clients)):
+            if not 0 <= k < n:
+                raise ConfigError(f"shard {k} does not exist: shards is {n}, so shards are 0-{n - 1}")
+            expiry = self.settings.session_expiry_s
+            client = make_client(
+                self.settings.mqtt_url,
+                f"{self.settings.client_id}-s{k}",
+                session_expiry_s=expiry,
+                access=self.settings.mqtt_access,
+                manual_ack=True,
+            )
+            done = threading.Event()
+            at = shard_prefix(prefix, k)
+            topics = [(t, 1) for t in (*data_subscriptions(at), status_topic(at, "+", "+"))]
+
+            def on_connect(c: mqtt.Client, u: object, f: object, why: object, p: object, topics: Any = topics) -> None:
+                if not getattr(why, "is_failure", False):
+                    c.subscribe(topics)
+
+            client.on_connect = on_connect
+            client.on_subscribe = lambda *_, done=done: done.set()
+            client.on_message = self._on_message
+            self._shards = self._shards | {k}  # before the session resumes: its queued frames are ours
+            connect(client)
+            if not done.wait(10):
+                client.loop_stop()
+                raise BrokerError(f"the broker did not confirm the subscriptions of shard {k} within 10 s")
+            self.shard_clients[k] = client
+            log.info("serving shard %d of %d", k, n)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: object, props: object) -> None:
         self._subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         # Not acknowledged here (manual acks): the worker does, once the frame is on disk.
-        self._inbox.put((msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+        self._inbox.put((msg.topic, bytes(msg.payload), client, msg.mid, msg.qos))
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -232,11 +306,13 @@ class DetectorService:
         if not self._subscribed.wait(10):
             self.client.loop_stop()
             self._close_state()
-            topics = ", ".join(data_subscriptions(self.settings.topic_prefix))
+            topics = ", ".join(self.subscriptions()[:6]) + (" ..." if len(self.subscriptions()) > 6 else "")
             raise BrokerError(f"the broker did not confirm the subscription to {topics} within 10 s")
         self._check_sinks()
         self._resume()
-        log.info("subscribed to %s; taking frames", ", ".join(data_subscriptions(self.settings.topic_prefix)))
+        if self.settings.shards:
+            self.take_shards(self.settings.shard_set)
+        log.info("subscribed to %s; taking frames", ", ".join(self.subscriptions()))
         worker = threading.Thread(target=self._work, name="detector-worker", daemon=True)
         worker.start()
         return worker
@@ -246,8 +322,10 @@ class DetectorService:
         self._inbox.put(None)
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        # Shard sessions stay on the broker: the next process serving a shard resumes them.
+        for client in (*self.shard_clients.values(), self.client):
+            client.loop_stop()
+            client.disconnect()
         self.sinks.close()
         self._close_state()
 
@@ -311,19 +389,16 @@ class DetectorService:
             while not self._stop.is_set():
                 # A timeout, so idle devices are evicted and heartbeats written without traffic.
                 wait_s = min(1.0, max(0.0, next_beat - time.monotonic()))
-                try:
-                    item = self._inbox.get(timeout=wait_s)
-                except queue.Empty:
-                    pass
-                else:
-                    if item is None:
-                        break
-                    topic, payload, mid, qos = item
-                    self._journal(topic)(topic, payload)
-                    self._guarded(self.handle, topic, payload)
-                    if qos:
-                        self._unacked.append((mid, qos))
+                batch, stopping = self._next_batch(wait_s)
+                if batch:
+                    # Journalled before they are handled: acknowledged only once the journal is committed.
+                    for topic, payload, _client, _mid, _qos in batch:
+                        self._journal(topic)(topic, payload)
+                    self._guarded(self.handle_batch, [(topic, payload) for topic, payload, *_ in batch])
+                    self._unacked.extend((client, mid, qos) for _, _, client, mid, qos in batch if qos)
                 self._sync()
+                if stopping:
+                    break
                 if time.monotonic() >= self._next_eviction:
                     self._guarded(self.evict_idle)
                 if time.monotonic() >= next_beat:
@@ -365,8 +440,8 @@ class DetectorService:
             self._checkpoint()
 
     def _ack(self) -> None:
-        for mid, qos in self._unacked:
-            self.client.ack(mid, qos)
+        for client, mid, qos in self._unacked:
+            client.ack(mid, qos)
         self._unacked.clear()
 
     def _checkpoint(self) -> None:
@@ -441,6 +516,26 @@ class DetectorService:
                     self.sinks.queue.where,
                     self.settings.sink_retry_s,
                 )
+
+    def _next_batch(self, wait_s: float) -> tuple[list[Message], bool]:
+        """Wait up to ``wait_s`` for a message, then take what else is queued (at most MAX_BATCH_MESSAGES).
+
+        No extra wait for a batch to fill: a lightly loaded detector handles each frame as it comes, and a
+        loaded one finds its batch already queued. Returns the messages and whether stop() was seen.
+        """
+        batch: list[Message] = []
+        try:
+            item = self._inbox.get(timeout=wait_s)
+            while True:
+                if item is None:
+                    return batch, True
+                batch.append(item)
+                if len(batch) >= MAX_BATCH_MESSAGES:
+                    break
+                item = self._inbox.get_nowait()
+        except queue.Empty:
+            pass
+        return batch, False
 
     def _guarded(self, step: Callable[..., object], *args: object) -> None:
         """Run one step of the worker; the worker goes on whatever it raised.
@@ -520,8 +615,63 @@ class DetectorService:
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Process one MQTT message (public so tests can drive it directly). Never raises for bad input."""
+        self.handle_batch([(topic, payload)])
+
+    def handle_batch(self, messages: list[tuple[str, bytes]]) -> None:
+        """Process MQTT messages in arrival order, with ONE model call for the windows of all their devices.
+
+        Each frame goes through its device's stream state and features as it comes (phase 1 of
+        :class:`~detector.pipeline.DevicePipeline`); then the feature rows of every device are scored
+        together, and each device continues with its own probabilities (phase 2: segments, episodes,
+        events). Every row is scored on its own, so the events are exactly those of one call per frame.
+        Events and summaries of the whole batch go to the sinks in one write.
+        """
+        for topic, payload in messages:
+            self._guarded(self._handle_one, topic, payload)  # what escapes one message spares the rest
+        self._score_pending()
+        self._write()
+
+    def _score_pending(self) -> None:
+        """Phase 2 for every device with windows waiting: one model call over all their rows."""
+        touched, self._touched = self._touched, {}
+        waiting = [(key, dev, x) for key, dev in touched.items() if (x := dev.pending_windows()) is not None]
+        if not waiting:
+            return
+        types = waiting[0][1].pipeline.model_types if waiting[0][1].pipeline is not None else ()
+        try:
+            if any(dev.pipeline is None or dev.pipeline.model_types != types for _, dev, _ in waiting):
+                raise ValueError("devices with different model outputs")  # one model: not expected
+            probs: list[np.ndarray] | None = np.split(
+                self.model.probabilities(np.vstack([x for _, _, x in waiting]), types),
+                np.cumsum([x.shape[0] for _, _, x in waiting[:-1]]),
+            )
+        except Exception as err:  # scored device by device below, so one device's failure stays its own
+            self._error_log.log(logging.ERROR, "batched model call failed; scoring device by device", exc_info=err)
+            probs = None
+        for i, (key, dev, x) in enumerate(waiting):
+            try:
+                p = probs[i] if probs is not None else self.model.probabilities(x, dev.pipeline.model_types)  # type: ignore[union-attr]
+                self._emit(dev.decide(p))
+            except Exception as err:  # as in _handle_one: this device restarts, the others go on
+                self.stats.internal_errors += 1
+                self._error_log.log(
+                    logging.ERROR,
+                    "internal error #%d deciding windows of %s/%s; its detection restarts at its next frame",
+                    self.stats.internal_errors,
+                    *key,
+                    exc_info=err,
+                )
+                self._drop_broken(key)
+
+    def _handle_one(self, topic: str, payload: bytes) -> None:
         self.stats.messages += 1
         prefix = self.settings.topic_prefix
+        shard: int | None = None
+        if self.settings.shards:
+            found = parse_shard(topic, prefix)
+            if found is None or found[0] not in self._shards:
+                return  # not a topic of this process's shards (the subscriptions only give those)
+            shard, prefix = found
         parts = topic[len(prefix) + 1 :].split("/") if topic.startswith(prefix + "/") else []
         if len(parts) == 3 and parts[2] == "status":
             self._on_status(parts[0], parts[1], payload)
@@ -533,6 +683,13 @@ class DetectorService:
         try:
             check_id(stream.patient, "patient id")
             check_id(stream.device, "device id")
+            if shard is not None and shard_of(stream.patient, self.settings.shards) != shard:
+                # Its other frames go to another shard's process: two states for one patient would split it.
+                raise StreamError(
+                    f"patient {stream.patient} belongs to shard {shard_of(stream.patient, self.settings.shards)} "
+                    f"of {self.settings.shards}, not {shard}: set the collector's shards to the detectors' "
+                    f"({self.settings.shards})"
+                )
             frame = wire.decode(payload)
             if frame.kind is not stream.kind:
                 raise FrameError(f"frame says {frame.kind} but topic says {stream.kind}", topic=topic)
@@ -572,6 +729,8 @@ class DetectorService:
                 stream.device,
                 max_frame_s=MAX_LIVE_FRAME_S,
                 max_frame_values=MAX_LIVE_FRAME_VALUES,
+                batch_model=True,  # handle_batch scores all devices' windows in one call
+                open_events=self.settings.open_events,
             )
         out = device.on_frame(frame)  # a refused frame leaves no state behind for a new device
         if new:
@@ -584,14 +743,17 @@ class DetectorService:
         if out.summaries:
             self._newest_ns[key] = max(s.time_ns for s in out.summaries)
         self._emit(out)
-        if device.finished:
+        self._touched[key] = device
+        self._finished_device(key, device)
+
+    def _finished_device(self, key: tuple[str, str], device: DeviceStreams) -> None:
+        """Free a device whose streams ended; tests and the demo hear of it once its events are written."""
+        if device.finished and self.devices.get(key) is device:
             log.info("%s/%s: end of stream; detection finished", *key)
             self.devices.pop(key, None)
             self._last_seen.pop(key, None)
             self._forget(key)
-            with self._idle:
-                self.stats.finished_devices.add(key)
-                self._idle.notify_all()
+            self._just_finished.append(key)
 
     def evict_idle(self, now: float | None = None) -> int:
         """Finish and free the devices that sent nothing for ``device_idle_s``; returns how many.
@@ -618,6 +780,7 @@ class DetectorService:
             evicted += 1
             self.stats.evicted_devices += 1
             log.info("%s/%s sent nothing for %.0f s: detection finished and its state freed", *key, now - seen)
+        self._write()
         return evicted
 
     def _drop_broken(self, key: tuple[str, str]) -> None:
@@ -668,9 +831,12 @@ class DetectorService:
             self.sinks.dead_letter.add_records("detector", "frame", reason, [record])
 
     def _emit(self, out: PipelineOutput) -> None:
+        """Log what ``out`` completed and keep it for the next :meth:`_write`."""
+        self._unwritten.extend(out)
         for event in out.events:
             log.info(
-                "%s %s/%s at %.1f s for %.1f s (confidence %.2f, peak %.0f uV)",
+                "%s%s %s/%s at %.1f s for %.1f s (confidence %.2f, peak %.0f uV)",
+                "" if event.state == "final" else f"{event.state} ",
                 event.type,
                 event.patient,
                 event.device,
@@ -679,10 +845,21 @@ class DetectorService:
                 event.confidence,
                 event.peak_uv,
             )
+
+    def _write(self) -> None:
+        """Write what the last round completed, in one write per sink, then report finished devices."""
+        out, self._unwritten = self._unwritten, PipelineOutput()
         if out.events or out.summaries:
             self.sinks.write(out.events, out.summaries)
-            self.stats.events += len(out.events)
-            self.events_log.extend(out.events)
+            final = [e for e in out.events if e.state == "final"]
+            self.stats.events += len(final)
+            self.stats.open_events += len(out.events) - len(final)
+            self.events_log.extend(final)
+        if self._just_finished:
+            with self._idle:
+                self.stats.finished_devices.update(self._just_finished)
+                self._just_finished.clear()
+                self._idle.notify_all()
 
 
 def _nowhere(topic: str, payload: bytes) -> None:

@@ -53,8 +53,12 @@ class DeviceStreams:
         decide_windows: int = 0,
         max_frame_s: float = MAX_FRAME_S,
         max_frame_values: int | None = None,
+        batch_model: bool = False,
+        open_events: bool = False,
     ) -> None:
         self.model = model
+        self.open_events = open_events  # live: also report events in state "open" (see DevicePipeline)
+        self.batch_model = batch_model  # see DevicePipeline: the caller scores pending_windows() itself
         # The live service allows smaller frames than offline chunks need (crampwatch.limits).
         self.max_frame_s = max_frame_s
         self.max_frame_values = max_frame_values
@@ -141,6 +145,19 @@ class DeviceStreams:
         self.finished = True
         return self._on_timeline(self.pipeline.finish())
 
+    def pending_windows(self) -> FloatArray | None:
+        """With ``batch_model``: the feature rows waiting for the model (see :meth:`DevicePipeline.decide`)."""
+        return self.pipeline.pending_windows() if self.pipeline is not None else None
+
+    def decide(self, probs_all: FloatArray | None) -> PipelineOutput:
+        """With ``batch_model``: continue from the probabilities of :meth:`pending_windows`.
+
+        Only the running epoch can have pending windows: ending an epoch decides its windows at once.
+        """
+        if self.pipeline is None:
+            return PipelineOutput()
+        return self._on_timeline(self.pipeline.decide(probs_all))
+
     def stats(self, kind: StreamKind) -> StreamStats | None:
         """What arrived and what was lost on stream ``kind``, over all epochs."""
         return self._stats.get(kind)
@@ -167,6 +184,8 @@ class DeviceStreams:
                 expect_acc=self.expect_acc,
                 keep_features=self.keep_features,
                 decide_windows=self.decide_windows,
+                batch_model=self.batch_model,
+                open_events=self.open_events,
             )
         return stream
 

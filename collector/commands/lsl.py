@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     )
     source.open()  # a missing or unusable stream is reported before anything connects
     client = make_client(cfg.mqtt_url, cfg.mqtt_client_id, access=cfg.mqtt_access)
-    publisher = FramePublisher(client, cfg.topic_prefix, cfg.patient, cfg.device)
+    publisher = FramePublisher(client, cfg.device_prefix, cfg.patient, cfg.device)
     log.info("streaming LSL %r to %s/%s (Ctrl-C ends the stream)", args.stream, cfg.patient, cfg.device)
     try:
         relay([Feed(source, publisher)], flush_timeout_s=FLUSH_TIMEOUT_S)

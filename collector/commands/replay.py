@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     for source, device in zip(sources, devices, strict=True):
         client_id = f"{cfg.client_id}-{device}" if cfg.client_id and len(devices) > 1 else cfg.client_id
         client = make_client(cfg.mqtt_url, client_id or f"cramp-replay-{cfg.patient}-{device}", access=cfg.mqtt_access)
-        feeds.append(Feed(source, FramePublisher(client, cfg.topic_prefix, cfg.patient, device), source.start_ns))
+        feeds.append(Feed(source, FramePublisher(client, cfg.device_prefix, cfg.patient, device), source.start_ns))
     total_s = max(s.recording.duration_s for s in sources)
     relay(feeds, speed=args.speed, progress_s=None if args.no_progress else total_s, progress_label="replay")
     frames = sum(f.publisher.stats.published for f in feeds)

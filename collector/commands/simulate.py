@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     )
     start_ns = args.start_ns if args.start_ns is not None else time.time_ns()
     client = make_client(cfg.mqtt_url, cfg.mqtt_client_id, access=cfg.mqtt_access)
-    publisher = FramePublisher(client, cfg.topic_prefix, cfg.patient, cfg.device)
+    publisher = FramePublisher(client, cfg.device_prefix, cfg.patient, cfg.device)
     source = SimulatedSource(night, frame_s=args.frame_s, start_ns=start_ns)
     relay(
         [Feed(source, publisher, start_ns)],

@@ -1,6 +1,7 @@
 """InfluxDB sink (influxdb-client): events and 1 Hz summaries.
 
-    cramp_events   tags patient, device, type (cramp, spasm, plm); fields duration_s, confidence,
+    cramp_events   tags patient, device, type (cramp, spasm, plm); fields state (open/final/cancelled),
+                   event_id (one per event, shared by its states), duration_s (final only), confidence,
                    peak_uv, subtype, precursor_s, interrupted_s;
                    time = onset (device clock). Rewriting the same event overwrites the same point, so
                    a retried or replayed write never duplicates an event.
@@ -53,18 +54,26 @@ def night_of(time_ns: int) -> str:
 
 
 def event_point(e: Event) -> Point:
-    return (
+    point = (
         Point(EVENTS)
         .tag("patient", e.patient)
         .tag("device", e.device)
         .tag("type", e.type)
-        .field("duration_s", float(e.duration_s))
+        .field("state", e.state)
+        .field("event_id", e.event_id)
+        .time(e.onset_ns, WritePrecision.NS)
+    )
+    if e.state != "final":
+        # An open (or withdrawn) event: same series and time as its final point, which later overwrites
+        # it. No duration_s, so panels that count events with count("duration_s") count final ones only.
+        return point.field("confidence", float(e.confidence)).field("peak_uv", float(e.peak_uv))
+    return (
+        point.field("duration_s", float(e.duration_s))
         .field("confidence", float(e.confidence))
         .field("peak_uv", float(e.peak_uv))
         .field("subtype", e.subtype)
         .field("precursor_s", float(e.precursor_s))
         .field("interrupted_s", float(e.interrupted_s))
-        .time(e.onset_ns, WritePrecision.NS)
     )
 
 

@@ -103,7 +103,10 @@ def test_simulated_night_lands_in_influxdb_matching_truth(
 
     truth = [a for a in read_annotations(tmp_path / "truth.csv") if a.type in ("cramp", "spasm")]
     assert {a.type for a in truth} == {"cramp", "spasm"}, "the test night should hold both event types"
-    rows = influx_db.query('SELECT duration_s, confidence, peak_uv, "type", patient, device FROM cramp_events')
+    # Final events only: open (and withdrawn) points carry no duration_s; the final point overwrote its open one.
+    rows = influx_db.query(
+        'SELECT duration_s, confidence, peak_uv, "type", patient, device FROM cramp_events WHERE "state" = \'final\''
+    )
     onsets = [(r["time"] * 1_000_000 - START_NS) / 1e9 for r in rows]  # rows come back with epoch=ms
     found = [Annotation(str(r["type"]), t, t + float(r["duration_s"])) for r, t in zip(rows, onsets, strict=True)]
     assert all(r["patient"] == "p1" and r["device"] == "sim" for r in rows)
@@ -113,8 +116,15 @@ def test_simulated_night_lands_in_influxdb_matching_truth(
     for i, j in pairs:
         assert found[j].type == truth[i].type
         assert abs(found[j].onset_s - truth[i].onset_s) <= 5.0, (truth[i], found[j])
-    # The same events went out on MQTT, and the 1 Hz summary covers the night.
-    assert len([m for m in received if json.loads(m)["type"] in ("cramp", "spasm")]) == len(found)
+    # The same events went out on MQTT, each cramp first as "open" with the id its final message carries.
+    messages = [json.loads(m) for m in received]
+    final = [m for m in messages if m["type"] in ("cramp", "spasm") and m["state"] == "final"]
+    assert len(final) == len(found)
+    opened = [m["id"] for m in messages if m["state"] == "open"]
+    assert all(m["id"] in opened for m in final if m["type"] == "cramp")
+    for m in final:  # a spasm may end before it could be announced; an announcement never follows its final
+        assert not [x for x in messages[messages.index(m) + 1 :] if x["id"] == m["id"]]
+    # The 1 Hz summary covers the night.
     summary = influx_db.query("SELECT count(data_received) FROM cramp_summary")
     assert abs(summary[0]["count"] - DURATION_S) <= 2
 

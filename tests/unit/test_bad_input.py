@@ -310,17 +310,17 @@ def test_a_flood_of_device_ids_keeps_memory_and_counters_bounded(tmp_path: Path)
 def test_serve_exits_non_zero_when_the_worker_dies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     service, _ = make_service(tmp_path)
 
-    def dying_handle(topic: str, payload: bytes) -> None:
-        raise SystemExit("simulated worker death")  # no Exception: handle() lets it through
+    def dying_handle(messages: list[tuple[str, bytes]]) -> None:
+        raise SystemExit("simulated worker death")  # no Exception: handle_batch() lets it through
 
     def start() -> threading.Thread:
         worker = threading.Thread(target=service._work, daemon=True)
         worker.start()
         return worker
 
-    monkeypatch.setattr(service, "handle", dying_handle)
+    monkeypatch.setattr(service, "handle_batch", dying_handle)
     monkeypatch.setattr(service, "start", start)
-    service._inbox.put(("cramp/v1/p/d/emg", b"", 0, 0))
+    service._inbox.put(("cramp/v1/p/d/emg", b"", service.client, 0, 0))
     assert service.run_forever() == 1
     assert isinstance(service.worker_error, SystemExit)
 
@@ -338,9 +338,9 @@ def test_the_worker_goes_on_when_something_fails_outside_handles_own_net(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(service, "_reject", broken_dead_letter)
-    service._inbox.put((topic("p", "d"), b"junk", 0, 0))
+    service._inbox.put((topic("p", "d"), b"junk", service.client, 0, 0))
     for f in stream(4):
-        service._inbox.put((topic("p", "d"), wire.encode(f), 0, 0))
+        service._inbox.put((topic("p", "d"), wire.encode(f), service.client, 0, 0))
     service._inbox.put(None)
     try:
         service._work()  # in this thread: returns at the None

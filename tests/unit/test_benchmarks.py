@@ -10,7 +10,7 @@ from benchmarks.run import BENCHMARKS, Row, main, run_child, table
 
 
 def test_every_benchmark_of_the_issue_is_registered() -> None:
-    assert {"offline", "startup", "live"} <= set(BENCHMARKS)
+    assert {"offline", "startup", "pipeline"} <= set(BENCHMARKS)
 
 
 def test_an_unknown_benchmark_is_refused_by_name() -> None:
