@@ -105,10 +105,27 @@ MAX_JOURNAL_BYTES = 64 * 1024 * 1024
 
 
 def state_file(settings: DetectorSettings) -> StateStore:
-    """Open the state file of this detector's MQTT session: ``<state_dir>/detector-<client id>.db``."""
+    """Open the state file of this detector's MQTT session: ``<state_dir>/detector-<client id>.db``.
+
+    With sharding, processes of one deployment share the client id and own different shards, so the
+    file is ``detector-<client id>-s<shards>.db`` (e.g. ``-s0-7``): each process resumes its own streams.
+    """
     directory = settings.state_dir.expanduser() if settings.state_dir is not None else default_state_dir()
     name = re.sub(r"[^A-Za-z0-9._-]", "_", settings.client_id)
+    if settings.shards:
+        name += "-s" + re.sub(r"[^0-9-]", "_", _ranges(sorted(settings.shard_set)))
     return StateStore(directory / f"detector-{name}.db")
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``0-2_5``: a short, stable name for a set of shards."""
+    runs: list[str] = []
+    for n in numbers:
+        if runs and runs[-1].split("-")[-1] == str(n - 1):
+            runs[-1] = f"{runs[-1].split('-')[0]}-{n}"
+        else:
+            runs.append(str(n))
+    return "_".join(runs)
 
 
 @dataclass

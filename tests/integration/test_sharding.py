@@ -60,6 +60,7 @@ def _service(tmp: Path, broker: MosquittoServer, model: Model, name: str, own: s
         publish_events=False,
         events_file=tmp / f"events-{name}.jsonl",
         dead_letter_file=tmp / f"dead-{name}.jsonl",
+        state_dir=tmp / f"state-{name}",
     )
     return DetectorService(settings, model, heartbeat_s=3600)
 
