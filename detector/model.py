@@ -273,10 +273,14 @@ def save_model(estimator: Any, path: Path, card: dict[str, Any], emg_estimator: 
 
     ``estimator`` was fitted on ``NAMES``, ``emg_estimator`` (optional) on ``EMG_ONLY_NAMES``.
     """
+    import zipfile
+
     import skops.io as sio
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(estimator if emg_estimator is None else {"with_acc": estimator, "without_acc": emg_estimator}, path)
+    # Deflated: the archive is mostly a JSON schema and small arrays, and ships inside the wheel.
+    obj = estimator if emg_estimator is None else {"with_acc": estimator, "without_acc": emg_estimator}
+    sio.dump(obj, path, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     card = {**card, "sha256": file_sha256(path), "features": list(NAMES)}
     if emg_estimator is not None:
         card["features_without_acc"] = list(EMG_ONLY_NAMES)
