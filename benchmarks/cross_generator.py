@@ -78,13 +78,21 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=12, help="draws of every scenario for scenarios-to-sim")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--windows", type=Path, help="fit on windows saved before (.npz with x, y) instead of making them")
+    ap.add_argument("--save-windows", type=Path, help="also save the windows made (.npz with x, y)")
     args = ap.parse_args()
-    if args.direction == "sim-to-scenarios":
+    if args.windows is not None:
+        saved = np.load(args.windows)
+        x, y = saved["x"], saved["y"]
+        source = f"windows from {args.windows}"
+    elif args.direction == "sim-to-scenarios":
         x, y = sim_windows(args.nights, args.seed, args.workers)
         source = f"crampwatch.simulate training nights: {args.nights} x 1200 s, seed {args.seed}"
     else:
         x, y = scenario_windows(args.seeds)
         source = f"crampwatch.scenarios.build: every scenario at seeds 1000..{999 + args.seeds}"
+    if args.save_windows is not None:
+        np.savez(args.save_windows, x=x, y=y)
     _save(x, y, args.seed, args.out, source)
 
 
