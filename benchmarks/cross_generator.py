@@ -50,7 +50,12 @@ def _save(x: np.ndarray, y: np.ndarray, seed: int, out: Path, source: str) -> No
 
 
 def sim_windows(nights: int, seed: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
-    cfg = TrainConfig(nights=nights, seed=seed, workers=workers, cv_folds=0)
+    from crampwatch.simulate._real import find_real_root
+
+    root = find_real_root()
+    # the shipped recipe's negatives: the UCI normal subjects, read in place
+    negatives = (str(root / "uci-lower-limb-emg" / "N_TXT"),) if root is not None else ()
+    cfg = TrainConfig(nights=nights, seed=seed, workers=workers, cv_folds=0, negatives=negatives)
     data = training_set(cfg)
     return data.x, data.y
 
