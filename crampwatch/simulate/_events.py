@@ -25,13 +25,14 @@ out of it. Numbers (physiology.md; (g) = engineering guess):
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..recording import Annotation
-from ._params import SimParams
+from ._params import EventRanges, SimParams
 from ._synth import (
     F64,
     PoolSpec,
@@ -143,6 +144,32 @@ def drive_emg(
     n = t.size
     if n == 0:
         return np.zeros(0)
+    # Synthesise only where the drive can be non-zero (knots span): long supports with short bursts
+    # (wake, walking) would otherwise build motor-unit trains over minutes of silence.
+    lo = int(np.searchsorted(t, knots_t[0], side="left"))
+    hi = int(np.searchsorted(t, knots_t[-1], side="right"))
+    if lo > 0 or hi < n:
+        out = np.zeros(n)
+        if hi > lo:
+            out[lo:hi] = drive_emg(rng, fs, t[lo:hi], knots_t, knots_a, spec, target_rms, mod)
+        return out
+    # Separate bursts (silent > 1 s between them) are synthesised one by one, each scaled by its own peak
+    # drive relative to the largest (EMG amplitude ~ drive), as one call over the whole span would.
+    silent = (knots_a[:-1] == 0) & (knots_a[1:] == 0) & (np.diff(knots_t) > 1.0)
+    if silent.any() and knots_a.max() > 0:
+        out = np.zeros(n)
+        cuts = np.concatenate(([0], np.flatnonzero(silent) + 1, [knots_t.size]))
+        top = float(knots_a.max())
+        for a, b in itertools.pairwise(cuts):
+            kt_s, ka_s = knots_t[a:b], knots_a[a:b]
+            if b - a < 2 or ka_s.max() <= 0:
+                continue
+            i0 = int(np.searchsorted(t, kt_s[0], side="left"))
+            i1 = int(np.searchsorted(t, kt_s[-1], side="right"))
+            if i1 > i0:
+                level = target_rms * float(ka_s.max()) / top
+                out[i0:i1] += drive_emg(rng, fs, t[i0:i1], kt_s, ka_s, spec, level, mod)
+        return out
     t_start = float(t[0])
     ng = math.ceil((float(t[-1]) - t_start) / DRIVE_DT) + 2
     tg = t_start + np.arange(ng) * DRIVE_DT
@@ -188,18 +215,57 @@ def trapezoid(t0: float, rise: float, dur: float, fall: float, level: float = 1.
     )
 
 
+def _with_dips(r: np.random.Generator, kt: F64, ka: F64, lo: float, hi: float, ev: EventRanges) -> tuple[F64, F64, int]:
+    """The envelope knots with 0-3 relief dips (down in 0.3-1 s to a share of the level, held, back up)."""
+    if r.random() >= ev.dip_prob or hi - lo < 8.0:
+        return kt, ka, 0
+    n = int(r.integers(1, 4))
+    starts = np.sort(r.uniform(lo, hi, n))
+    t_grid = np.unique(np.concatenate([kt, np.arange(kt[0], kt[-1], 0.25)]))
+    mult = np.ones_like(t_grid)
+    last_end = -np.inf
+    n_dips = 0
+    for s0 in starts:
+        down, up = r.uniform(0.3, 1.0), r.uniform(0.3, 1.5)
+        hold = r.uniform(*ev.dip_s)
+        if s0 < last_end + 3.0 or s0 + down + hold + up > hi:
+            continue
+        depth = r.uniform(*ev.dip_depth)
+        dk = np.array([s0, s0 + down, s0 + down + hold, s0 + down + hold + up])
+        dm = np.interp(t_grid, dk, [1.0, depth, depth, 1.0])
+        mult = np.minimum(mult, dm)
+        last_end = dk[-1]
+        n_dips += 1
+    return t_grid, np.interp(t_grid, kt, ka) * mult, n_dips
+
+
 # --------------------------------------------------------------------------------------------------
 class Cramp(Event):
+    """A cramp from onset to offset (one annotation, events.md), whatever happens inside it.
+
+    The envelope rises in ``cramp_rise_s``, waxes and wanes, may dip to a share of its level for a few
+    seconds (partial relief) and come back, and ends either with a stretch (optional 1-3 s surge, then an
+    abrupt fall) or a linear fade; the offset is where the discharge is back at nothing.
+    """
+
     kind = "cramp"
 
-    def __init__(self, t0: float, dur: float, seed: tuple[int, ...], amp_uv: float) -> None:
+    def __init__(
+        self, t0: float, dur: float, seed: tuple[int, ...], amp_uv: float, ev: EventRanges | None = None
+    ) -> None:
         super().__init__(t0 - 0.05, t0 + dur + 0.05, seed)
+        ev = ev if ev is not None else EventRanges()
         r = self.rng(0)
         self.on, self.off = t0, t0 + dur
         self.amp = amp_uv
-        rise = min(r.uniform(0.5, 3.0), 0.2 * dur)
-        fall = min(r.uniform(0.2, 1.0), 0.1 * dur)
-        surge = min(r.uniform(1.0, 3.0), 0.1 * dur) if r.random() < 0.6 else 0.0
+        rise = min(r.uniform(*ev.cramp_rise_s), 0.2 * dur)
+        self.fade = bool(r.random() < ev.fade_prob)
+        if self.fade:
+            fall = min(r.uniform(*ev.fade_s), 0.4 * dur)
+            surge = 0.0
+        else:
+            fall = min(r.uniform(*ev.stretch_fall_s), 0.1 * dur)
+            surge = min(r.uniform(1.0, 3.0), 0.1 * dur) if r.random() < 0.6 else 0.0
         body_end = self.off - fall - surge
         kt = [self.on, self.on + rise]
         ka = [0.0, r.uniform(0.75, 1.0)]
@@ -217,7 +283,9 @@ class Cramp(Event):
             ka.append(r.uniform(1.2, 1.6))
         kt.append(self.off)
         ka.append(0.0)
-        self.kt, self.ka = np.array(kt), np.array(ka)
+        self.kt, self.ka, self.dips = _with_dips(
+            r, np.array(kt), np.array(ka), self.on + rise + 1.0, body_end - 1.0, ev
+        )
         self.mod = (r.uniform(1.3, 1.5), r.uniform(0.2, 0.5), r.uniform(0, 2 * np.pi))
         self.n_mu = int(r.integers(30, 70))
         self.drift = r.uniform(0.05, 0.2)
@@ -270,45 +338,88 @@ class Precursor(Event):
         return np.column_stack([calf, crosstalk(calf, fs, 0.15)])
 
 
+class Residual(Event):
+    """Low residual calf tone after a cramp's offset (~2x the floor, Chaney & Sherman), fading; not a cramp."""
+
+    kind = "residual"
+
+    def __init__(self, t0: float, t1: float, seed: tuple[int, ...], x_floor: float) -> None:
+        super().__init__(t0, t1, seed)
+        self.x_floor = x_floor
+
+    def emg(self, fs: float, p: SimParams) -> F64:
+        t = self.times(fs)
+        kt = self.t0 + np.linspace(0.0, self.t1 - self.t0, 21)
+        ka = np.exp(-3.0 * np.linspace(0.0, 1.0, 21))
+        ka[-1] = 0.0
+        level = p.noise_floor_uv * math.sqrt(max(self.x_floor**2 - 1.0, 0.05))
+        calf = drive_emg(self.rng(1), fs, t, kt, ka, LOW_POOL, level)
+        return np.column_stack([calf, crosstalk(calf, fs, 0.15)])
+
+
 class Wake(Event):
-    """Wake-up after a cramp: sit up, rub the calf, maybe stand and walk, lie down again."""
+    """The cramp's pain wakes the sleeper, usually while it goes on (events.md, physiology.md §1).
+
+    Sit up (tilt 45-90 deg) or bend the knee, then bouts of rubbing the calf (ACC at 1-3 Hz, and an
+    electrode-motion artefact < 20 Hz on the EMG) with stretch attempts between them (tibialis bursts),
+    all on top of the cramp's own discharge while it lasts; after the offset maybe stand and walk
+    (1-2 Hz steps, |acc| SD ~0.3 g), then lie down again. Labelled ``wake``; the windows inside the cramp
+    are still cramp.
+    """
 
     kind = "wake"
 
-    def __init__(self, t0: float, t1: float, seed: tuple[int, ...]) -> None:
+    def __init__(
+        self, t0: float, t1: float, seed: tuple[int, ...], cramp_off: float, ev: EventRanges | None = None
+    ) -> None:
         super().__init__(t0, t1, seed)
+        ev = ev if ev is not None else EventRanges()
         r = self.rng(0)
         d = t1 - t0
         self.sit = min(r.uniform(1.0, 3.0), 0.1 * d)
         self.lie = min(r.uniform(2.0, 4.0), 0.1 * d)
-        rest = d - self.sit - self.lie
-        self.walk = rest * r.uniform(0.3, 0.6) if r.random() < 0.6 and rest > 20 else 0.0
-        self.rub_end = t0 + self.sit + (rest - self.walk)
-        self.walk_end = self.rub_end + self.walk
-        self.tilt = r.uniform(45.0, 90.0)
-        self.rub_f = r.uniform(1.0, 3.0)
-        self.rub_a = r.uniform(0.05, 0.3)
+        self.knee = bool(r.random() < ev.knee_bend_prob)
+        self.tilt = r.uniform(45.0, 90.0) if not self.knee else r.uniform(25.0, 70.0)
+        end = t1 - self.lie
+        walk_from = max(cramp_off + r.uniform(2.0, 15.0), t0 + self.sit + 2.0)
+        self.walk_s, self.walk_e = 0.0, 0.0
+        if r.random() < 0.5 and end - walk_from > 20.0:
+            self.walk_s, self.walk_e = walk_from, walk_from + (end - walk_from) * r.uniform(0.4, 0.9)
+            end = self.walk_s - 0.5
+        # rub bouts: (start, stop, stroke Hz, acc g, artefact µV)
+        self.bouts: list[tuple[float, float, float, float, float]] = []
+        tb = t0 + self.sit + r.uniform(0.5, 5.0)
+        while tb < end - 2.0:
+            stop = min(tb + r.uniform(*ev.rub_bout_s), end)
+            self.bouts.append(
+                (tb, stop, r.uniform(*ev.rub_hz), r.uniform(*ev.rub_acc_g), log_uniform(r, *ev.rub_artefact_uv))
+            )
+            tb = stop + r.uniform(2.0, 15.0)
         self.step_f = r.uniform(1.0, 2.0) / 2.0  # one leg: stride frequency is half the step rate
         self.g_end = lying_posture(r)
-        self.rub_uv = log_uniform(r, 15.0, 80.0)
-        self.rub_art = log_uniform(r, 5.0, 60.0)
+        self.stretch_uv = log_uniform(r, 15.0, 150.0)
         self.walk_uv = log_uniform(r, 50.0, 300.0)
-        #: Residual calf tone after the cramp, ~2x the floor (Chaney & Sherman), fading over 20-60 s.
-        self.residual = (r.uniform(1.5, 2.5), r.uniform(20.0, 60.0))
 
     def plan_moves(self, g: F64) -> list[Move]:
-        g_sit = rotate(Z_AXIS, Y_AXIS, -math.radians(self.tilt))
-        moves = [Move(self.t0, self.t0 + self.sit, g_sit)]
-        if self.walk > 0:
+        if self.knee:
+            g_up = rotate(g, Y_AXIS, -math.radians(self.tilt))
+        else:
+            g_up = rotate(Z_AXIS, Y_AXIS, -math.radians(self.tilt))
+        moves = [Move(self.t0, self.t0 + self.sit, g_up)]
+        if self.walk_e > 0:
             g_stand = rotate(-X_AXIS, Y_AXIS, math.radians(5.0))
-            moves.append(Move(self.rub_end, self.rub_end + 1.0, g_stand))
+            moves.append(Move(self.walk_s - 1.0, self.walk_s, g_stand))
         moves.append(Move(self.t1 - self.lie, self.t1, self.g_end))
         return moves
+
+    def _rub_weight(self, t: F64, bout: tuple[float, float, float, float, float]) -> F64:
+        s0, s1 = bout[0], bout[1]
+        ramp = min(1.0, 0.25 * (s1 - s0))
+        return np.asarray(smooth_step((t - s0) / ramp) * smooth_step((s1 - t) / ramp), dtype=np.float64)
 
     def emg(self, fs: float, p: SimParams) -> F64:
         r = self.rng(1)
         t = self.times(fs)
-        rub_s, rub_e = self.t0 + self.sit, self.rub_end
         # sitting up and lying down: short multi-muscle voluntary bursts
         kt_l: list[float] = []
         for s0, d0 in ((self.t0, self.sit), (self.t1 - self.lie, self.lie)):
@@ -318,36 +429,38 @@ class Wake(Event):
         big = log_uniform(r, 30.0, 200.0)
         calf = drive_emg(r, fs, t, kt, ka, VOLUNTARY_POOL, big)
         tib = drive_emg(r, fs, t, kt, ka, VOLUNTARY_POOL, big * r.uniform(0.5, 1.5))
-        # stretching and rubbing: intermittent low voluntary bursts (tibialis dorsiflexes to stretch)
+        # stretch attempts between rub bouts: the tibialis dorsiflexes the foot for 1-3 s
         bursts_t: list[float] = []
         bursts_a: list[float] = []
-        tb = rub_s + r.uniform(0.5, 3.0)
-        while tb < rub_e - 1.5:
-            d = r.uniform(1.0, 3.0)
-            lvl = r.uniform(0.5, 1.0)
-            bursts_t += [tb, tb + 0.2, tb + d - 0.2, tb + d]
-            bursts_a += [0.0, lvl, lvl, 0.0]
-            tb += d + r.uniform(2.0, 6.0)
+        edges = [self.t0 + self.sit] + [x for bt in self.bouts for x in bt[:2]] + [self.t1 - self.lie]
+        for g0, g1 in zip(edges[0::2], edges[1::2], strict=False):
+            if g1 - g0 > 3.0 and r.random() < 0.7:
+                d = min(r.uniform(1.0, 3.0), g1 - g0 - 1.0)
+                tb = r.uniform(g0 + 0.3, g1 - d - 0.3)
+                lvl = r.uniform(0.5, 1.0)
+                bursts_t += [tb, tb + 0.2, tb + d - 0.2, tb + d]
+                bursts_a += [0.0, lvl, lvl, 0.0]
         if bursts_t:
             kb, ab = np.array(bursts_t), np.array(bursts_a)
-            calf = calf + drive_emg(r, fs, t, kb, ab, VOLUNTARY_POOL, self.rub_uv)
-            tib = tib + drive_emg(r, fs, t, kb, ab, VOLUNTARY_POOL, self.rub_uv * r.uniform(0.5, 2.0))
-        # rubbing moves the electrodes: low-frequency (< 20 Hz) artefact at the rubbing rate
-        w_rub = smooth_step((t - rub_s) / 1.0) * smooth_step((rub_e - t) / 1.0)
-        ph = 2 * np.pi * self.rub_f * t
-        art = (np.sin(ph) + 0.4 * np.sin(2 * ph + 1.0)) / 1.1
-        art = art + 0.5 * band_noise(r, t.size, fs, 0.5, 15.0)[:, 0]
-        calf = calf + art * w_rub * self.rub_art
-        tib = tib + art * w_rub * self.rub_art * r.uniform(0.1, 0.5)
-        # residual calf tone after the cramp (~2x the floor), fading
-        level, fade = self.residual
-        kt_r = self.t0 + np.linspace(0.0, min(fade, self.t1 - self.t0), 21)
-        ka_r = np.exp(-3.0 * np.linspace(0.0, 1.0, 21))
-        ka_r[-1] = 0.0
-        calf = calf + drive_emg(r, fs, t, kt_r, ka_r, LOW_POOL, p.noise_floor_uv * math.sqrt(level**2 - 1.0))
-        if self.walk > 0:
+            tib = tib + drive_emg(r, fs, t, kb, ab, VOLUNTARY_POOL, self.stretch_uv)
+            calf = calf + drive_emg(r, fs, t, kb, ab, VOLUNTARY_POOL, self.stretch_uv * r.uniform(0.1, 0.6))
+        # rubbing moves the electrodes: low-frequency (< 20 Hz) artefact at the stroke rate, sometimes
+        # with sharper edges (up to 40 Hz) when the hand slides over the electrode
+        for bout in self.bouts:
+            sel = (t >= bout[0]) & (t < bout[1])
+            if not sel.any():
+                continue
+            ts = t[sel]
+            w = self._rub_weight(ts, bout)
+            ph = 2 * np.pi * bout[2] * ts + r.uniform(0, 2 * np.pi)
+            art = (np.sin(ph) + 0.4 * np.sin(2 * ph + 1.0)) / 1.1
+            hi = min(40.0 if r.random() < 0.3 else 15.0, 0.4 * fs)
+            art = art + 0.6 * band_noise(r, ts.size, fs, 0.5, hi)[:, 0]
+            calf[sel] += art * w * bout[4]
+            tib[sel] += art * w * bout[4] * r.uniform(0.05, 0.5)
+        if self.walk_e > 0:
             period = 1.0 / self.step_f
-            starts = np.arange(self.rub_end + 1.0, self.walk_end - period, period)
+            starts = np.arange(self.walk_s, self.walk_e - period, period)
             if starts.size:
                 ones = np.ones_like(starts)
                 # calf push-off late stance, tibialis in swing / heel strike
@@ -375,53 +488,103 @@ class Wake(Event):
         r = self.rng(2)
         t = self.times(fs)
         out = np.zeros((t.size, 3))
-        rub_s = self.t0 + self.sit
-        w_rub = smooth_step((t - rub_s) / 1.0) * smooth_step((self.rub_end - t) / 1.0)
-        f = self.rub_f * (1 + 0.05 * np.sin(2 * np.pi * 0.1 * t))
-        ph = 2 * np.pi * np.cumsum(f) / fs
-        direction = np.array([0.3, 1.0, 0.5])
-        out += np.outer(np.sin(ph) * w_rub * self.rub_a, direction / np.linalg.norm(direction))
-        out += band_noise(r, t.size, fs, 0.5, 8.0, 3) * 0.02 * w_rub[:, None]
-        if self.walk > 0:
-            w = smooth_step((t - self.rub_end - 1.0) / 1.0) * smooth_step((self.walk_end - t) / 1.0)
+        for bout in self.bouts:
+            w_rub = self._rub_weight(t, bout)
+            f = bout[2] * (1 + 0.05 * np.sin(2 * np.pi * 0.1 * t))
+            ph = 2 * np.pi * np.cumsum(f) / fs
+            direction = rotate(np.array([0.3, 1.0, 0.5]), r.standard_normal(3), r.uniform(0.0, 0.6))
+            out += np.outer(np.sin(ph) * w_rub * bout[3], direction / np.linalg.norm(direction))
+            out += band_noise(r, t.size, fs, 0.5, min(8.0, 0.4 * fs), 3) * 0.1 * bout[3] * w_rub[:, None]
+        if self.walk_e > 0:
+            w = smooth_step((t - self.walk_s) / 1.0) * smooth_step((self.walk_e - t) / 1.0)
             ph = 2 * np.pi * self.step_f * t
             ax = 0.30 * np.sin(ph) + 0.2 * np.sin(2 * ph + 0.7) + 0.1 * np.sin(3 * ph + 1.3)
             az = 0.25 * np.sin(ph + 1.0) + 0.12 * np.sin(2 * ph + 2.1)
             ay = 0.08 * np.sin(ph + 0.4)
-            walk = np.column_stack([ax, ay, az]) + band_noise(r, t.size, fs, 2.0, 15.0, 3) * 0.08
+            walk = np.column_stack([ax, ay, az]) + band_noise(r, t.size, fs, 2.0, min(15.0, 0.4 * fs), 3) * 0.08
             out += walk * w[:, None]
         for c in (self.t0 + self.sit / 2, self.t1 - self.lie / 2):
-            out += transient(r, t, c, 0.8, r.uniform(0.1, 0.5), (1.0, 10.0), fs)
+            out += transient(r, t, c, 0.8, r.uniform(0.1, 0.5), (1.0, min(10.0, 0.4 * fs)), fs)
         return out
+
+
+class LegMovement(Event):
+    """An isolated (non-periodic) leg movement, AASM-like: 0.5-10 s, tibialis 10-100 µV, small ACC.
+
+    Labelled ``leg_movement`` (not a PLM: no series); the windows are leg-movement windows like a PLM's.
+    """
+
+    kind = "leg_movement"
+
+    def __init__(self, t0: float, dur: float, seed: tuple[int, ...]) -> None:
+        super().__init__(t0, t0 + dur + 0.05, seed)
+        r = self.rng(0)
+        self.on, self.off = t0, t0 + dur
+        self.amp = log_uniform(r, 10.0, 150.0)
+        self.calf_share = r.uniform(0.0, 0.6)
+        self.rise = r.uniform(0.05, 0.3)
+        self.acc_g = log_uniform(r, 0.005, 0.15) if r.random() < 0.61 else 0.0
+
+    def annotations(self) -> list[Annotation]:
+        return [Annotation("leg_movement", self.on, self.off)]
+
+    def emg(self, fs: float, p: SimParams) -> F64:
+        r = self.rng(1)
+        t = self.times(fs)
+        kt, ka = trapezoid(self.on, self.rise, self.off - self.on, self.rise)
+        tib = drive_emg(r, fs, t, kt, ka, VOLUNTARY_POOL, self.amp)
+        calf = drive_emg(r, fs, t, kt, ka, VOLUNTARY_POOL, self.amp * self.calf_share)
+        return np.column_stack([calf + crosstalk(tib, fs, 0.1), tib])
+
+    def acc(self, fs: float, p: SimParams) -> F64:
+        t = self.times(fs)
+        d = min(self.off - self.on, 2.0)
+        if self.acc_g <= 0:
+            return np.zeros((t.size, 3))
+        return transient(self.rng(2), t, self.on + d / 2, d, self.acc_g, (0.5, min(8.0, 0.4 * fs)), fs)
 
 
 # --------------------------------------------------------------------------------------------------
 SPASM_SUBTYPES = ("tonic", "clonus", "flexor", "extensor", "myoclonic")
 
 
-def draw_spasm_length(rng: np.random.Generator, subtype: str, cap: float) -> tuple[float, float]:
+def draw_spasm_length(
+    rng: np.random.Generator, subtype: str, cap: float, ev: EventRanges | None = None
+) -> tuple[float, float]:
     """(EMG duration, total support length) of a spasm, EMG duration capped at ``cap``."""
+    ev = ev if ev is not None else EventRanges()
     if subtype == "tonic":
-        d = min(float(np.clip(rng.lognormal(math.log(12.0), 1.0), 1.0, 120.0)), cap)
+        lo, hi = ev.tonic_s
+        d = min(float(np.clip(rng.lognormal(math.log(math.sqrt(lo * hi) / 2.0), 1.0), lo, hi)), cap)
         return d, d
     if subtype == "clonus":
-        d = min(float(np.clip(rng.lognormal(math.log(12.0), 0.7), 3.0, 60.0)), cap)
+        lo, hi = ev.clonus_s
+        d = min(float(np.clip(rng.lognormal(math.log(12.0), 0.7), lo, hi)), cap)
         return d, d
     if subtype in ("flexor", "extensor"):
-        d = min(rng.uniform(0.5, 3.0), cap)
+        d = min(log_uniform(rng, *ev.kick_s), cap)
         return d, d + rng.uniform(2.0, 8.0)
-    n_jerks = int(rng.integers(3, 11))
+    n_jerks = int(rng.integers(ev.myoclonic_jerks[0], ev.myoclonic_jerks[1] + 1))
     d = (n_jerks - 1) / rng.uniform(0.3, 0.5) + 0.3
-    return min(d, cap), min(d, cap)
+    # room for the jitter of the last jerk, so the series keeps every jerk it was drawn with
+    return min(d, cap), min(d, cap) + 0.5 * (n_jerks - 1) * 0.15 + 0.3
 
 
 class Spasm(Event):
     kind = "spasm"
 
     def __init__(
-        self, t0: float, dur: float, support: float, subtype: str, seed: tuple[int, ...], amp_uv: float
+        self,
+        t0: float,
+        dur: float,
+        support: float,
+        subtype: str,
+        seed: tuple[int, ...],
+        amp_uv: float,
+        ev: EventRanges | None = None,
     ) -> None:
         super().__init__(t0, t0 + support, seed)
+        ev = ev if ev is not None else EventRanges()
         r = self.rng(0)
         self.subtype = subtype
         self.on, self.off = t0, t0 + dur
@@ -434,8 +597,11 @@ class Spasm(Event):
         self.bursts = np.zeros(0)
         self.burst_amp = np.zeros(0)
         self.clonus_g = r.uniform(0.05, 0.5)
+        rise_fast = log_uniform(r, *ev.spasm_rise_s)
+        #: tonic spasms often shift the leg, which stays shifted (0 = no posture change)
+        self.tonic_rot = r.uniform(10.0, 60.0) * r.choice([-1.0, 1.0]) if r.random() < ev.tonic_move_prob else 0.0
         if subtype == "tonic":
-            rise = min(r.uniform(0.2, 2.0), 0.3 * dur)
+            rise = min(rise_fast if r.random() < 0.7 else r.uniform(0.2, 2.0), 0.3 * dur)
             fall = min(r.uniform(0.3, 2.0), 0.3 * dur)
             n_mid = max(0, int((dur - rise - fall) / 5.0))
             mid_t = np.sort(r.uniform(t0 + rise, self.off - fall, n_mid))
@@ -455,7 +621,12 @@ class Spasm(Event):
             self.f = f
             self.kt, self.ka = np.array([t0, self.off]), np.array([1.0, 1.0])
         elif subtype in ("flexor", "extensor"):
-            self.kt, self.ka = trapezoid(t0, min(0.15, dur / 4), dur, min(0.3, dur / 4))
+            kt, ka = trapezoid(t0, min(rise_fast, dur / 4), dur, min(r.uniform(0.2, 1.0), dur / 4))
+            if dur > 4.0:  # a long kick wanes and waxes a little while it is held
+                mid = np.sort(r.uniform(kt[1], kt[2], int(dur // 3)))
+                kt = np.concatenate((kt[:2], mid, kt[2:]))
+                ka = np.concatenate((ka[:2], r.uniform(0.6, 1.0, mid.size), ka[2:]))
+            self.kt, self.ka = kt, ka
         else:  # myoclonic
             f = r.uniform(0.3, 0.5)
             n = max(3, int((dur - 0.3) * f) + 1)
@@ -490,6 +661,8 @@ class Spasm(Event):
             return [Move(m0, m0 + self.move_time, g_up), Move(back, min(back + 1.5, self.t1 - 0.05), g)]
         if self.subtype == "extensor":
             return [Move(m0, m0 + self.move_time, rotate(g, Y_AXIS, math.radians(0.6 * self.rot)))]
+        if self.subtype == "tonic" and self.tonic_rot != 0.0:
+            return [Move(m0, m0 + self.move_time, rotate(g, Y_AXIS, math.radians(self.tonic_rot)))]
         return []
 
     def emg(self, fs: float, p: SimParams) -> F64:
@@ -542,6 +715,9 @@ class Spasm(Event):
         else:
             env = np.interp(t, self.kt, self.ka, left=0.0, right=0.0)
             out += band_noise(r, t.size, fs, 3.0, 12.0, 3) * r.uniform(0.005, 0.03) * env[:, None]
+            if self.tonic_rot != 0.0:
+                peak = 0.3 * self.jerk
+                out += transient(r, t, self.on + 0.1 + self.move_time / 2, self.move_time + 0.2, peak, (1.0, 15.0), fs)
         return out
 
 
@@ -654,6 +830,36 @@ class Voluntary(Event):
         t = self.times(fs)
         d = self.t1 - self.t0
         return transient(self.rng(2), t, self.t0 + d / 2, d, self.peak, (0.3, 5.0), fs)
+
+
+class RealVoluntary(Event):
+    """A stretch of *real* voluntary leg EMG (UCI lower-limb, see ``_real``), two channels of one file."""
+
+    kind = "voluntary"
+
+    def __init__(self, t0: float, x: F64, seed: tuple[int, ...]) -> None:
+        super().__init__(t0, t0 + x.shape[0] / 1000.0, seed)
+        r = self.rng(0)
+        self.x = x * log_uniform(r, 0.4, 2.5)
+        self.swap = bool(r.random() < 0.5)
+        self.peak = r.uniform(0.05, 0.5) if r.random() < 0.7 else 0.0
+
+    def emg(self, fs: float, p: SimParams) -> F64:
+        from ._real import to_rate
+
+        i0, i1 = self.span(fs)
+        y = to_rate(self.x, fs)
+        out = np.zeros((i1 - i0, 2))
+        m = min(out.shape[0], y.shape[0])
+        out[:m] = y[:m, ::-1] if self.swap else y[:m]
+        return out
+
+    def acc(self, fs: float, p: SimParams) -> F64:
+        t = self.times(fs)
+        if self.peak <= 0:
+            return np.zeros((t.size, 3))
+        d = self.t1 - self.t0
+        return transient(self.rng(2), t, self.t0 + d / 2, d, self.peak, (0.3, min(5.0, 0.4 * fs)), fs)
 
 
 class Fasciculation(Event):

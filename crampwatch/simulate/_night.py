@@ -14,6 +14,8 @@ side 54 % / back 38 % / front 7 %, changing ~1.6 times/h.
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 from collections import OrderedDict
 
@@ -30,10 +32,13 @@ from ._events import (
     Event,
     Fasciculation,
     LeadOff,
+    LegMovement,
     Move,
     PLMSeries,
     Pop,
     Precursor,
+    RealVoluntary,
+    Residual,
     Spasm,
     Turn,
     Voluntary,
@@ -43,7 +48,10 @@ from ._events import (
     lying_posture,
 )
 from ._params import TRAIN_RANGES, ParamRanges, SimParams
+from ._real import RealPool, quiet_tile, real_pool
 from ._synth import F64, sample_index, slerp, smooth_step
+
+log = logging.getLogger(__name__)
 
 BLOCK_S = 10.0
 SCORED_GAP_S = 20.0
@@ -51,6 +59,11 @@ OTHER_GAP_S = 2.0
 EDGE_S = 1.0
 EMG_NAMES = ("calf", "tibialis")
 ACC_NAMES = ("x", "y", "z")
+
+
+@functools.cache
+def _warn_no_real_data() -> None:
+    log.warning("no real recordings found (set $CRAMP_REAL_DATA): real-floor nights use the synthetic floor")
 
 
 class _Timeline:
@@ -84,7 +97,7 @@ def _count(rng: np.random.Generator, per_h: float, hours: float, density: float)
     return int(rng.poisson(per_h * hours * density))
 
 
-def plan_events(duration: float, seed: int, p: SimParams, density: float) -> list[Event]:
+def plan_events(duration: float, seed: int, p: SimParams, density: float, pool: RealPool | None = None) -> list[Event]:
     """Plan every event of the night (cramps and spasms first, so they get the room)."""
     rng = np.random.default_rng([seed, 1])
     tl = _Timeline(duration, rng)
@@ -101,33 +114,47 @@ def plan_events(duration: float, seed: int, p: SimParams, density: float) -> lis
     if density >= 3.0:
         n_cramp, n_spasm = max(1, n_cramp), max(1, n_spasm)
 
+    ev = p.events
     for _ in range(n_cramp):
-        dur = float(np.clip(rng.lognormal(math.log(180.0), 0.7), 30.0, 600.0))
-        dur = min(dur, 0.25 * duration)
+        dur = min(log_uniform(rng, *ev.cramp_dur_s), 0.5 * duration)
         pre = rng.uniform(20.0, 60.0) if rng.random() < p.precursor_prob else 0.0
         pre = min(pre, 0.1 * duration)
-        wake = min(rng.uniform(30.0, 180.0), 0.15 * duration)
+        # The pain wakes the sleeper while the cramp goes on (delay after onset); one who sleeps through
+        # it wakes at its end, or not at all.
+        in_cramp = rng.random() < ev.wake_in_cramp_prob
+        delay = log_uniform(rng, *ev.wake_delay_s) if in_cramp else math.inf
+        wakes = in_cramp or rng.random() < 0.7
+        after = min(rng.uniform(*ev.wake_after_s), 0.15 * duration)
+        resid = rng.uniform(*ev.residual_s) if rng.random() < ev.residual_prob else 0.0
+        resid_x = rng.uniform(*ev.residual_x_floor)
+        offsite = rng.random() < ev.offsite_prob
         amp = log_uniform(rng, 50.0, 1000.0)
+        if offsite:  # RMS a few times the floor, whatever the person's cramp_amp_scale
+            amp = p.noise_floor_uv * log_uniform(rng, *ev.offsite_x_floor) / p.cramp_amp_scale
         for _shrink in range(6):
-            start = tl.place(pre + dur + wake, scored=True)
+            start = tl.place(pre + dur + max(after, resid, 0.5), scored=True)
             if start is not None:
                 break
-            pre, dur, wake = pre * 0.6, dur * 0.6, wake * 0.6
+            pre, dur, after, resid = pre * 0.6, dur * 0.6, after * 0.6, resid * 0.6
         else:
             continue
         on = start + pre
         if pre > 0:
             level = p.noise_floor_uv * math.sqrt(rng.uniform(2.0, 6.0) ** 2 - 1.0)
             events.append(Precursor(start, on, sub(), level))
-        events.append(Cramp(on, dur, sub(), amp))
-        events.append(Wake(on + dur, on + dur + wake, sub()))
+        events.append(Cramp(on, dur, sub(), amp, ev))
+        if wakes:
+            wake_on = on + min(delay, dur)
+            events.append(Wake(wake_on, on + dur + after, sub(), on + dur, ev))
+        if resid > 0:
+            events.append(Residual(on + dur, on + dur + resid, sub(), resid_x))
 
     for _ in range(n_spasm):
         mix = np.asarray(p.spasm_mix, dtype=np.float64)
         subtype = str(rng.choice(SPASM_SUBTYPES, p=mix / mix.sum()))
         cap = max(1.0, 0.15 * duration)
-        dur, support = draw_spasm_length(rng, subtype, cap)
-        amp = log_uniform(rng, 20.0, 500.0)
+        dur, support = draw_spasm_length(rng, subtype, cap, ev)
+        amp = log_uniform(rng, *ev.spasm_uv)
         for _shrink in range(6):
             start = tl.place(support + 0.1, scored=True)
             if start is not None:
@@ -135,7 +162,7 @@ def plan_events(duration: float, seed: int, p: SimParams, density: float) -> lis
             dur, support = max(0.5, dur * 0.6), max(0.6, support * 0.6)
         else:
             continue
-        events.append(Spasm(start, dur, support, subtype, sub(), amp))
+        events.append(Spasm(start, dur, support, subtype, sub(), amp, ev))
 
     for _ in range(_count(rng, p.plm_series_per_h, hours, density)):
         n = int(rng.integers(4, 30))
@@ -147,6 +174,13 @@ def plan_events(duration: float, seed: int, p: SimParams, density: float) -> lis
         start = tl.place(length, scored=True)
         if start is not None:
             events.append(PLMSeries(start, onsets + start, durs, sub()))
+
+    # isolated leg movements (no series): the windows look like a PLM's, the label says they are not one
+    for _ in range(_count(rng, ev.lm_per_h, hours, density)):
+        d = float(np.clip(rng.lognormal(math.log(2.7), 0.55), 0.5, 10.0))
+        start = tl.place(d + 0.1, scored=True)
+        if start is not None:
+            events.append(LegMovement(start, d, sub()))
 
     simple: list[tuple[float, str]] = [
         (p.turn_per_h, "turn"),
@@ -183,6 +217,14 @@ def plan_events(duration: float, seed: int, p: SimParams, density: float) -> lis
                 events.append(LeadOff(start, d, sub(), p.rail_uv))
             else:
                 events.append(Fasciculation(start, d, sub()))
+    if pool is not None and pool.active:
+        for _ in range(_count(rng, p.real_voluntary_per_h, hours, density)):
+            x = pool.active[int(rng.integers(len(pool.active)))]
+            n = min(x.shape[0], round(rng.uniform(3.0, 20.0) * 1000.0))
+            a = int(rng.integers(0, x.shape[0] - n + 1))
+            start = tl.place(n / 1000.0 + 0.1, scored=False)
+            if start is not None:
+                events.append(RealVoluntary(start, x[a : a + n], sub()))
     events.sort(key=lambda e: (e.t0, e.kind))
     return events
 
@@ -244,7 +286,12 @@ class Night:
         self.params: SimParams = params if params is not None else ranges.sample(np.random.default_rng(seed))
         self.event_density = event_density
         p = self.params
-        self.events = plan_events(self.duration_s, self.seed, p, event_density)
+        self._real: RealPool | None = None
+        if p.real_floor or p.real_voluntary_per_h > 0:
+            self._real = real_pool()
+            if self._real is None:
+                _warn_no_real_data()
+        self.events = plan_events(self.duration_s, self.seed, p, event_density, self._real)
         self.annotations: tuple[Annotation, ...] = tuple(
             sorted((a for e in self.events for a in e.annotations()), key=lambda a: (a.onset_s, a.type))
         )
@@ -281,6 +328,10 @@ class Night:
             self._mix[1, 1] = 1.0
         if nch > 2:
             self._mix[:, 2:] = rng.uniform(0.0, 0.6, (2, nch - 2))
+        self._real_electrodes: list[int] | None = None
+        if p.real_floor and self._real is not None and self._real.quiet:
+            pick = np.random.default_rng([self.seed, 6]).integers(len(self._real.quiet), size=nch)
+            self._real_electrodes = [int(k) for k in pick]
         self._blocks: OrderedDict[int, F64] = OrderedDict()
         self._mains_table: F64 | None = None
         period = _mains_period(p.emg_rate_hz, p.mains_hz)
@@ -333,6 +384,16 @@ class Night:
         fs = p.emg_rate_hz
         nch = p.n_emg_channels
         s, e = self._block_bounds(b, fs)
+        if self._real is not None and self._real_electrodes is not None:
+            # real resting sEMG, each channel one electrode's, scaled to this night's floor
+            real = np.empty((e - s, nch))
+            for c, k in enumerate(self._real_electrodes):
+                rng = np.random.default_rng([self.seed, 3, 2, b + 1, c])
+                real[:, c] = quiet_tile(self._real, k, e - s, fs, rng) * p.noise_floor_uv
+            self._blocks[b] = real
+            while len(self._blocks) > 4:
+                self._blocks.popitem(last=False)
+            return real
         r = p.lf_noise_ratio
         white = np.random.default_rng([self.seed, 3, 0, b + 1]).standard_normal((e - s, nch))
         white *= p.noise_floor_uv / math.sqrt(1.0 + r * r)

@@ -86,6 +86,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"cross-validation folds, split by night (default {d.cv_folds}; 0 skips it)",
     )
     parser.add_argument(
+        "--max-iter",
+        type=positive_int,
+        default=d.max_iter,
+        help=f"boosting iterations at most, per classifier (default {d.max_iter}; fewer = smaller, faster model)",
+    )
+    parser.add_argument(
+        "--max-leaf-nodes",
+        type=positive_int,
+        default=d.max_leaf_nodes,
+        help=f"leaves per tree at most (default {d.max_leaf_nodes})",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=d.learning_rate,
+        help=f"boosting learning rate (default {d.learning_rate:g})",
+    )
+    parser.add_argument(
         "--workers", type=positive_int, default=os.cpu_count() or 1, help="processes (default: all cores)"
     )
     settings_mod.add_arguments(parser, DetectorSettings, fields=MODEL_FIELDS)
@@ -109,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
         check=tuple(args.check),
         labeled=tuple(args.labeled),
         cv_folds=args.cv_folds,
+        max_iter=args.max_iter,
+        max_leaf_nodes=args.max_leaf_nodes,
+        learning_rate=args.learning_rate,
     )
     card = train(out, cfg)
     print(card["heldout"]["table"])

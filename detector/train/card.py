@@ -8,8 +8,11 @@ cross-validation (:mod:`.fit`), ``calibration`` (:func:`~.fit.calibration_table`
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import platform
+import subprocess
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -28,15 +31,64 @@ from .fit import calibration_table
 log = logging.getLogger(__name__)
 
 
+def code_version() -> dict[str, Any]:
+    """The commit the model was trained from, and whether the work tree had uncommitted changes."""
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def data_hashes(data: TrainingSet) -> dict[str, Any]:
+    """Two fingerprints of the training data.
+
+    ``windows_sha256``: SHA-256 of the feature matrix (float64, C order) followed by the labels (UTF-8, one
+    per line): the exact windows fitted on. ``recipe_sha256``: SHA-256 of what generated them (the
+    simulator's TRAIN_RANGES and rate boosts as ``repr``, the seeds, and the SHA-256 of every real file
+    read: the simulator's real floor / voluntary pool, the negatives and labeled recordings).
+    """
+    from crampwatch.simulate import TRAIN_RANGES
+    from crampwatch.simulate._real import real_pool
+
+    windows = hashlib.sha256(np.ascontiguousarray(data.x, dtype=np.float64).tobytes())
+    windows.update("\n".join(str(v) for v in data.y.tolist()).encode())
+    pool = real_pool()
+    real = dict(zip(pool.files, pool.sha256, strict=True)) if pool is not None else {}
+    for path in data.negative_files:
+        real[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    recipe = hashlib.sha256(
+        json.dumps(
+            {"ranges": repr(TRAIN_RANGES), "boost": RATE_BOOST, "seeds": data.seeds, "real": sorted(real.items())},
+            sort_keys=True,
+        ).encode()
+    )
+    return {
+        "windows_sha256": windows.hexdigest(),
+        "recipe_sha256": recipe.hexdigest(),
+        "simulator_real_files": len(pool.files) if pool is not None else 0,
+    }
+
+
 def training_card(out: Path, cfg: TrainConfig, data: TrainingSet, clf: Any, emg_clf: Any) -> dict[str, Any]:
-    """The card's first sections: name, command, training data, estimator and library versions."""
+    """The card's first sections: name, command, code, training data, estimator and library versions."""
     classes, counts = _balance(data)
     return {
         "name": out.stem,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": cfg.command(),
+        "code": code_version(),
         "training_data": {
-            "source": "crampwatch.simulate, domain-randomised over TRAIN_RANGES",
+            "source": "crampwatch.simulate, domain-randomised over TRAIN_RANGES (events from TRAIN_EVENTS; a "
+            "share of nights on real resting EMG with real voluntary EMG spliced in, UCI N_TXT)",
+            **data_hashes(data),
             "nights": cfg.nights,
             "night_s": cfg.night_s,
             "event_density": cfg.density,
@@ -54,6 +106,11 @@ def training_card(out: Path, cfg: TrainConfig, data: TrainingSet, clf: Any, emg_
         },
         "estimator": "HistGradientBoostingClassifier (sqrt class weights, early stopping); a second one on "
         "features_without_acc scores windows without accelerometer data",
+        "boosting": {
+            "max_iter": cfg.max_iter,
+            "max_leaf_nodes": cfg.max_leaf_nodes,
+            "learning_rate": cfg.learning_rate,
+        },
         "n_iter": int(getattr(clf, "n_iter_", 0)),
         "n_iter_without_acc": int(getattr(emg_clf, "n_iter_", 0)),
         "validation_score": float(clf.validation_score_[-1]) if hasattr(clf, "validation_score_") else None,

@@ -17,17 +17,18 @@ from .config import TrainConfig
 from .data import CLASSES, calibration_night, calibration_seeds
 
 
-def fit(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
+def fit(x: np.ndarray, y: np.ndarray, seed: int, cfg: TrainConfig | None = None) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    cfg = cfg if cfg is not None else TrainConfig(seed=seed)
     classes, counts = np.unique(y, return_counts=True)
     # Square-root class weights: rare events matter, without flooding the night with false alarms.
     weight_of = {c: float(np.sqrt(len(y) / (len(classes) * n))) for c, n in zip(classes, counts, strict=True)}
     weights = np.array([weight_of[c] for c in y])
     clf = HistGradientBoostingClassifier(
-        max_iter=500,
-        learning_rate=0.08,
-        max_leaf_nodes=31,
+        max_iter=cfg.max_iter,
+        learning_rate=cfg.learning_rate,
+        max_leaf_nodes=cfg.max_leaf_nodes,
         l2_regularization=1.0,
         early_stopping=True,
         validation_fraction=0.15,
@@ -52,7 +53,7 @@ def cross_validate(
     folds: list[dict[str, float]] = []
     splits = GroupKFold(n_splits=cfg.cv_folds).split(x, y, groups)
     for train_idx, test_idx in tqdm(list(splits), desc="cross-validation folds", disable=not progress, unit="fold"):
-        clf = fit(x[train_idx], y[train_idx], cfg.seed)
+        clf = fit(x[train_idx], y[train_idx], cfg.seed, cfg)
         pred = clf.predict(x[test_idx])
         fold: dict[str, float] = {}
         for metric, fn in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score)):

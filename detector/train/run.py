@@ -24,10 +24,10 @@ def train(out: Path, cfg: TrainConfig, *, progress: bool = True) -> dict[str, An
     data = training_set(cfg, progress=progress)
     classes, counts = np.unique(data.y, return_counts=True)
     log.info("fitting on %d windows: %s", len(data.y), dict(zip(classes.tolist(), counts.tolist(), strict=True)))
-    clf = fit(data.x, data.y, cfg.seed)
+    clf = fit(data.x, data.y, cfg.seed, cfg)
     # The same windows, without the accelerometer's columns: the classifier for windows that lack them.
     emg_x = data.x[:, EMG_ONLY_COLUMNS]
-    emg_clf = fit(emg_x, data.y, cfg.seed)
+    emg_clf = fit(emg_x, data.y, cfg.seed, cfg)
     card = training_card(out, cfg, data, clf, emg_clf)
     if cfg.cv_folds:
         card["cross_validation"] = cross_validate(data.x, data.y, data.group, cfg, progress=progress)

@@ -101,7 +101,7 @@ def _cramp_with_wake(seed: int) -> Recording:
     """A 150 s cramp at 300 s; the sleeper sits up 20 s in and rubs (ACC motion, electrode-motion artefact
     and voluntary bursts) until 40 s after it; two partial-relief dips (4 s at half the level)."""
 
-    def plan(duration: float, s: int, p: SimParams, density: float) -> list[Event]:
+    def plan(duration: float, s: int, p: SimParams, density: float, pool: object = None) -> list[Event]:
         cramp = Cramp(ON, DUR, (seed, 1), 300.0)
         kt, ka = list(cramp.kt), list(cramp.ka)
         for t in (ON + 50.0, ON + 100.0):
@@ -110,7 +110,7 @@ def _cramp_with_wake(seed: int) -> Recording:
             kt[j:j] = [t, t + 0.5, t + 3.5, t + 4.0]
             ka[j:j] = [level, 0.5 * level, 0.5 * level, level]
         cramp.kt, cramp.ka = np.array(kt), np.array(ka)
-        return [cramp, Wake(ON + 20.0, ON + DUR + 40.0, (seed, 2))]
+        return [cramp, Wake(ON + 20.0, ON + DUR + 40.0, (seed, 2), ON + DUR)]
 
     with mock.patch.object(night_mod, "plan_events", plan):
         return Night(ON + DUR + 120.0, seed).recording()
@@ -129,7 +129,9 @@ def test_simulated_cramp_with_wake_behaviour_is_one_event(model: Model, seed: in
     (c,) = cramps
     assert abs(c.onset_s - ON) <= 2.0
     assert abs(c.offset_s - (ON + DUR)) <= 2.0
-    # the model alone does not call the wake-up part a cramp: that is what was interrupted
-    assert 0.2 * DUR < c.interrupted_s < c.duration_s
+    # The model is trained on cramps woken and rubbed through (issue 14), so it calls the wake-up part a
+    # cramp itself; the episode rules (tested above on probabilities) have little left to bridge. The
+    # model before it called 20-100 % of this cramp something else.
+    assert 0.0 <= c.interrupted_s < 0.2 * DUR
     # bit-identical however the samples are chunked
     assert detect_recording(rec, model, chunk_s=7.3) == detect_recording(rec, model)
