@@ -10,6 +10,7 @@ Target: Grafana 11.6 (the image pinned in docker-compose.yml), dashboard ``schem
 built-in InfluxDB data source in InfluxQL mode. What the detector writes (detector/sinks/influx.py):
 
     cramp_events     tags patient, device, type (cramp/spasm/plm); duration_s, confidence, peak_uv, subtype
+                     (live also open/cancelled announcements without duration_s: panels keep to points with one)
     cramp_summary    tags patient, device, night; emg_rms_uv, acc_activity_g, data_received, fasciculations
     cramp_heartbeat  tags patient, device; data_received, silent_s, lag_s, rejected_frames (wall clock)
     cramp_device     tags patient, device; online, battery_pct, rssi_dbm, spool_frames, lost_samples, ...
@@ -474,7 +475,8 @@ def night_timeline() -> Json:
             target(
                 "A",
                 f"""SELECT "type" AS "Event", "duration_s" AS "Duration", "confidence" * 100 AS "Confidence",
-                "peak_uv" AS "Peak EMG", "subtype" AS "Kind" FROM "cramp_events" WHERE {_P} AND $timeFilter""",
+                "peak_uv" AS "Peak EMG", "subtype" AS "Kind" FROM "cramp_events"
+                WHERE {_P} AND "duration_s" >= 0 AND $timeFilter""",
                 table=True,
             )
         ],
@@ -516,7 +518,7 @@ def night_timeline() -> Json:
                     # ... and the InfluxDB data source's annotation query.
                     "query": " ".join(
                         f"""SELECT "duration_s", "confidence" FROM "cramp_events"
-                        WHERE "type" = '{kind}' AND {_P} AND $timeFilter""".split()
+                        WHERE "type" = '{kind}' AND {_P} AND "duration_s" >= 0 AND $timeFilter""".split()
                     ),
                     "rawQuery": True,
                     "textColumn": "duration_s",
