@@ -33,7 +33,6 @@ collectors can never send and delete each other's frames.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import sqlite3
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import IO, Final, Literal
 
 from crampwatch.errors import CrampWatchError
+from crampwatch.filelock import LockBusyError, take_lock
 
 log = logging.getLogger(__name__)
 
@@ -172,20 +172,15 @@ class Spool:
     @staticmethod
     def _take_lock(path: Path) -> IO[bytes]:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            lock_file = (path.parent / (path.name + ".lock")).open("ab")
-        except OSError as err:
-            raise SpoolError(str(path), f"cannot create it ({err.strerror}); choose a writable --spool-path") from None
-        try:
-            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock_file.close()
+            return take_lock(path)
+        except LockBusyError:
             raise SpoolError(
                 str(path),
                 "in use by another collector process; give each collector (one per device) its own "
                 "--spool-path, or stop the other one",
             ) from None
-        return lock_file
+        except OSError as err:
+            raise SpoolError(str(path), f"cannot create it ({err.strerror}); choose a writable --spool-path") from None
 
     def _release_lock(self) -> None:
         if self._lock_file is not None:

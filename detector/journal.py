@@ -25,8 +25,6 @@ One detector per file: an exclusive lock (``<file>.lock``), as the collector's s
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import sqlite3
 import time
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from crampwatch.errors import CrampWatchError
+from crampwatch.filelock import LockBusyError, take_lock
 
 from .sinks.queue import SqliteQueue
 
@@ -99,26 +98,19 @@ class StateStore:
     @staticmethod
     def _take_lock(path: Path) -> IO[bytes]:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            lock_file = (path.parent / (path.name + ".lock")).open("ab")
-        except OSError as err:
-            raise StateError(path, f"cannot create it ({err.strerror}); set --state-dir to a writable place") from None
-        try:
-            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock_file.close()
+            return take_lock(path)
+        except LockBusyError:
             raise StateError(
                 path,
                 "another detector with the same --client-id is using it; give each detector its own client id "
                 "(the broker session and this state belong together)",
             ) from None
-        return lock_file
+        except OSError as err:
+            raise StateError(path, f"cannot create it ({err.strerror}); set --state-dir to a writable place") from None
 
     def _release_lock(self) -> None:
         if self._lock_file is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
-            self._lock_file.close()
+            self._lock_file.close()  # closing releases the flock
             self._lock_file = None
 
     def _count(self, table: str) -> int:
