@@ -26,12 +26,14 @@ from .stream import DeviceStreams
 _MODEL = "model"
 
 
-def fingerprint(model: Model) -> str:
-    """What a checkpoint depends on: this package's version and the model file's sha256."""
+def fingerprint(model: Model | None) -> str:
+    """What a checkpoint depends on: this package's version and the model file's sha256 (or no model)."""
     try:
         version = metadata.version("crampwatch")
     except metadata.PackageNotFoundError:  # running from a source tree that was never installed
         version = "unknown"
+    if model is None:  # a service run without a model (tests of the transport): its streams hold no decisions
+        return f"crampwatch {version}, no model"
     return f"crampwatch {version}, model {model.card.get('sha256', model.path.name)}"
 
 

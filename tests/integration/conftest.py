@@ -35,7 +35,7 @@ PREFIX = "cramp/v1"
 PATIENT, DEVICE = "p1", "sim"
 SILENT = ("p9", "quiet")  # sends 10 s of data, then nothing, without ending its stream
 LOW_BATTERY = ("p2", "old")  # only a collector status, battery 15 %
-SEED, DENSITY = 35, "6"  # 600 s holding a cramp, a spasm and a PLM series, all detected
+SEED, DENSITY = 72, "6"  # 600 s holding a cramp, a spasm and a PLM series, all detected (by the shipped model)
 DURATION_S = 600.0
 
 

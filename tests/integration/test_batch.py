@@ -77,10 +77,11 @@ def test_cohort_on_a_local_dask_cluster(cohort: Path, tmp_path: Path, capsys: py
         cramps = [e for e in expected if e.type == "cramp"]
         assert row["cramps"] == str(len(cramps))
         assert row["spasms"] == str(sum(e.type == "spasm" for e in expected))
-        assert float(row["cramp_minutes"]) == pytest.approx(sum(e.duration_s for e in cramps) / 60, abs=0.05)
+        # The summary prints one decimal, so it may be 0.05 off (plus float rounding).
+        assert float(row["cramp_minutes"]) == pytest.approx(sum(e.duration_s for e in cramps) / 60, abs=0.0501)
         assert float(row["hours"]) == pytest.approx(NIGHTS[name][1] / 3600, abs=0.005)
         plm_per_h = sum(e.type == "plm" for e in expected) / (NIGHTS[name][1] / 3600)
-        assert float(row["plm_index"]) == pytest.approx(plm_per_h, abs=0.05)
+        assert float(row["plm_index"]) == pytest.approx(plm_per_h, abs=0.0501)
         assert float(row["coverage_pct"]) > 95.0
         assert row["error"] == ""
     assert sum(int(r["cramps"]) + int(r["spasms"]) for r in summary[:3]) >= 3

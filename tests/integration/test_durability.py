@@ -42,8 +42,8 @@ pytestmark = pytest.mark.integration
 PREFIX = "cramp/v1"
 PATIENT, DEVICE = "p7", "calf"
 START_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
-# 120 s at 200 Hz EMG: offline, a spasm at 27.75 s and a cramp from 64.25 s to 95.75 s.
-SEED, DURATION_S = 12, 120.0
+# 120 s: offline, a spasm at 2.75-10.75 s and a cramp from 33.75 s to 92.75 s.
+SEED, DURATION_S = 11, 120.0
 WAIT_S = 120.0  # generous: two cores shared with other work; no assertion is about time
 
 
@@ -245,7 +245,7 @@ def test_detector_killed_mid_cramp_resumes_with_no_event_lost_or_duplicated(
     assert first.terminate() == 0
     assert "none left queued" in first.log
 
-    # Run 2: resumes from the checkpoint, takes 40-80 s (into the cramp, which runs to 95.75 s), and is
+    # Run 2: resumes from the checkpoint, takes 40-80 s (into the cramp, which runs to 92.75 s), and is
     # killed: the frames since the checkpoint are only in the journal.
     second = Detector(log_path, detector_args)
     second.wait_for_log("taking frames")
@@ -336,7 +336,7 @@ def test_a_point_influxdb_refuses_is_dead_lettered_with_the_reason_and_counted(
     influx_db.adapter.stop()
     first = Detector(log_path, detector_args)
     first.wait_for_log("taking frames")
-    publisher.publish(part(night.frames, 0, 70))  # the spasm (27.75-43.75 s) is decided at 63.4 s
+    publisher.publish(part(night.frames, 0, 70))  # the spasm (2.75-10.75 s) is decided long before 70 s
     spasm = night.events[0]
     # Published on MQTT after the InfluxDB sink had its turn: the spasm is queued for InfluxDB by now.
     wait_until(lambda: spasm.event_id in {m["id"] for m in watcher.messages}, "the spasm on MQTT")
