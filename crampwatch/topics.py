@@ -164,3 +164,14 @@ def parse_shard_set(text: str, shards: int) -> frozenset[int]:
             raise ConfigError(f"own shards {text!r}: {part.strip()!r} is outside 0-{shards - 1} (shards is {shards})")
         owned.update(range(first, last + 1))
     return frozenset(owned)
+
+
+def format_shard_set(owned: frozenset[int] | set[int]) -> str:
+    """The text :func:`parse_shard_set` reads back: ``{0, 1, 2, 5}`` -> ``"0-2,5"``."""
+    runs: list[tuple[int, int]] = []
+    for n in sorted(owned):
+        if runs and runs[-1][1] == n - 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)

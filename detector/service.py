@@ -65,6 +65,7 @@ from crampwatch.topics import (
     StreamTopic,
     check_id,
     data_subscriptions,
+    format_shard_set,
     parse_shard,
     shard_of,
     shard_prefix,
@@ -113,19 +114,8 @@ def state_file(settings: DetectorSettings) -> StateStore:
     directory = settings.state_dir.expanduser() if settings.state_dir is not None else default_state_dir()
     name = re.sub(r"[^A-Za-z0-9._-]", "_", settings.client_id)
     if settings.shards:
-        name += "-s" + re.sub(r"[^0-9-]", "_", _ranges(sorted(settings.shard_set)))
+        name += "-s" + format_shard_set(settings.shard_set).replace(",", "_")
     return StateStore(directory / f"detector-{name}.db")
-
-
-def _ranges(numbers: list[int]) -> str:
-    """``[0, 1, 2, 5]`` -> ``0-2_5``: a short, stable name for a set of shards."""
-    runs: list[str] = []
-    for n in numbers:
-        if runs and runs[-1].split("-")[-1] == str(n - 1):
-            runs[-1] = f"{runs[-1].split('-')[0]}-{n}"
-        else:
-            runs.append(str(n))
-    return "_".join(runs)
 
 
 @dataclass

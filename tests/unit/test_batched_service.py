@@ -18,7 +18,7 @@ import pytest
 
 from crampwatch import wire
 from crampwatch.simulate import simulate
-from crampwatch.topics import StreamTopic
+from crampwatch.topics import StreamTopic, format_shard_set, parse_shard_set
 from detector.config import DetectorSettings
 from detector.events import Event
 from detector.model import Model, load_model
@@ -144,3 +144,11 @@ def test_live_final_events_match_offline_and_open_events_announce_them(model: Co
     opened = [e for e in sink.events if e.state == "open"]
     assert opened and all(o.offset_s - o.onset_s >= 2.0 for o in opened)  # OPEN_AFTER_S of evidence
     assert service.stats.events == len(final) and service.stats.open_events == len(sink.events) - len(final)
+
+
+def test_a_shard_set_reads_back_from_its_text() -> None:
+    """The state file of a sharded detector is named after its shards, in the grammar --own-shards reads."""
+    for owned in ({0}, {0, 1, 2, 5}, {3, 4, 9, 10, 11}, set(range(8))):
+        text = format_shard_set(owned)
+        assert parse_shard_set(text, 16) == owned
+    assert format_shard_set({0, 1, 2, 5}) == "0-2,5"
