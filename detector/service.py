@@ -504,8 +504,15 @@ class DetectorService:
         started = time.monotonic()
         self._replaying = True
         try:
-            for topic, payload in self.state.journal():
-                self._guarded(self.handle, topic, payload)
+            # In rounds, as the worker takes live frames: one model call per round, not per frame.
+            batch: list[tuple[str, bytes]] = []
+            for message in self.state.journal():
+                batch.append(message)
+                if len(batch) >= MAX_BATCH_MESSAGES:
+                    self._guarded(self.handle_batch, batch)
+                    batch = []
+            if batch:
+                self._guarded(self.handle_batch, batch)
         finally:
             self._replaying = False
         self._checkpoint()
