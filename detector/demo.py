@@ -179,6 +179,8 @@ def report_writes(service: DetectorService) -> int:
         stats = service.sinks.stats[sink.name]
         queued_events, queued_summaries = service.sinks.pending(sink.name)
         line = f"{sink.name}: {stats.written_events} events and {stats.written_summaries} summaries written"
+        if stats.written_announcements:
+            line += f" (and {stats.written_announcements} open/cancelled announcements of live events)"
         problems = []
         if stats.dead_lettered_events or stats.dead_lettered_summaries:
             where = service.sinks.dead_letter.path if service.sinks.dead_letter else "nowhere"

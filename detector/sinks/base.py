@@ -68,7 +68,10 @@ class Sink(Protocol):
 class SinkStats:
     """Counters of one sink since start."""
 
+    #: Final events only: the ``open`` and ``cancelled`` announcements of live events are counted apart, so
+    #: "events written" can be compared with the events detected (one final event each).
     written_events: int = 0
+    written_announcements: int = 0
     written_summaries: int = 0
     dead_lettered_events: int = 0
     dead_lettered_summaries: int = 0
@@ -212,10 +215,12 @@ class SinkSet:
                     self.queue.drop_head(sink.name, kind, count)
             else:
                 log.info(
-                    "%s: %d events and %d summaries written in this run, none left queued",
+                    "%s: %d events and %d summaries written in this run, none left queued "
+                    "(and %d open/cancelled announcements of live events)",
                     sink.name,
                     stats.written_events,
                     stats.written_summaries,
+                    stats.written_announcements,
                 )
             sink.close()
             if stats.dead_lettered_events or stats.dead_lettered_summaries:
@@ -277,13 +282,16 @@ class SinkSet:
             if kept:  # the sink went down while we were splitting: keep the rest too, in order
                 return kept + items[half:]
             return self._deliver(sink, kind, items[half:], write)
-        self._note_success(sink, kind, len(items))
+        self._note_success(sink, kind, items)
         return []
 
-    def _note_success(self, sink: Sink, kind: str, count: int) -> None:
+    def _note_success(self, sink: Sink, kind: str, items: Sequence[Event | Summary]) -> None:
         stats = self.stats[sink.name]
+        count = len(items)
         if kind == "event":
-            stats.written_events += count
+            finals = sum(1 for item in items if isinstance(item, Event) and item.state == "final")
+            stats.written_events += finals
+            stats.written_announcements += count - finals
         else:
             stats.written_summaries += count
         status = self._status[sink.name]

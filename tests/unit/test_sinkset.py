@@ -100,6 +100,19 @@ def test_a_refused_event_goes_to_the_dead_letter_and_later_events_flow(tmp_path:
     assert (stats.written_events, stats.dead_lettered_events, stats.written_summaries) == (6, 1, 1)
 
 
+def test_open_and_cancelled_announcements_are_not_counted_as_events_written() -> None:
+    """One final event per detected event: the demo compares "events written" with the events detected, and
+    a live cramp also sends an open announcement, which must not hide a missing final event."""
+    from dataclasses import replace
+
+    sinks = SinkSet([ScriptedSink()])
+    sinks.write([replace(event(10.0), state="open"), replace(event(20.0), state="cancelled")], [])
+    sinks.write([event(10.0)], [])
+
+    stats = sinks.stats["scripted"]
+    assert (stats.written_events, stats.written_announcements) == (1, 2)
+
+
 def test_each_refused_event_is_isolated_from_the_good_ones_of_its_batch(tmp_path: Path) -> None:
     sink = ScriptedSink(refuse={0.0, 70.0, 630.0})
     dead = tmp_path / "dead.jsonl"
