@@ -74,6 +74,8 @@ SETTING_NAMES: frozenset[str] = frozenset(
         "checkpoint_s",
         "sink_retry_s",
         "own_shards",
+        "standby_for",
+        "standby_poll_s",
         "open_events",
     }
 )

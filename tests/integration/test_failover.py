@@ -1,0 +1,248 @@
+"""Scale-out and failover, counted from outside: ``cramp-detector serve`` processes, mosquitto and influxd.
+
+The shard is the unit that moves (docs/scaling.md): its MQTT session ``<client id>-s<k>``, its state file
+``detector-<client id>-s<k>of<shards>.db`` (journal, stream checkpoints, queued points) and that file's
+lock. Whoever holds the lock serves the shard; the OS releases it when the process dies, even by SIGKILL,
+and a process started with ``--standby-for`` takes the shard over: lock, checkpoint, journal, then session.
+
+The reference is offline detection of the same frames by the same code (:class:`DeviceStreams`), and live
+equals it bit for bit, so every comparison here is exact.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from crampwatch import wire
+from crampwatch.frames import Frame
+from crampwatch.mqtt import connect, make_client
+from crampwatch.simulate import simulate
+from crampwatch.topics import StreamTopic, device_prefix, shard_of
+from detector.model import Model, load_model
+from detector.stream import DeviceStreams
+from tests.integration.test_durability import Detector, wait_until
+from tests.servers import InfluxTestDatabase, MosquittoServer
+
+pytestmark = pytest.mark.integration
+
+PREFIX = "cramp/v1"
+SHARDS = 4
+DEVICE = "d1"
+START_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
+FRAME_S = 2.0  # long frames: few broker round trips, so tens of patients publish in seconds
+#: Stored events as compared: (patient, type, onset in ms, duration).
+Stored = tuple[str, str, int, float]
+
+
+@dataclass(frozen=True)
+class Night:
+    frames: list[Frame]
+    events: list[Stored]
+    summaries: int
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return load_model()
+
+
+def reference(model: Model, patient: str, seed: int, seconds: float) -> Night:
+    """A simulated night's frames and what offline detection of exactly those frames finds."""
+    frames = list(simulate(seconds, seed=seed, event_density=6.0).frames(FRAME_S, start_ns=START_NS))
+    streams = DeviceStreams(model, patient, DEVICE)  # as the service makes them
+    events: list[Stored] = []
+    summaries = 0
+    for frame in frames:
+        out = streams.on_frame(frame)
+        events += [(patient, e.type, e.onset_ns // 10**6, float(e.duration_s)) for e in out.events]
+        summaries += len(out.summaries)
+    return Night(frames, events, summaries)
+
+
+class Publisher:
+    """A collector stand-in for many patients: QoS 1, sharded topics, every frame PUBACKed before returning."""
+
+    def __init__(self, broker: MosquittoServer) -> None:
+        self.client = make_client(broker.url, f"pub-{uuid.uuid4().hex[:8]}")
+        connect(self.client)
+
+    def publish(self, nights: dict[str, Night], from_s: float = 0.0, to_s: float = float("inf")) -> None:
+        infos = []
+        for patient, night in nights.items():
+            at = device_prefix(PREFIX, patient, SHARDS)
+            for f in night.frames:
+                if from_s <= (f.t0_ns - START_NS) / 1e9 < to_s:
+                    topic = StreamTopic(patient, DEVICE, f.kind).render(at)
+                    infos.append(self.client.publish(topic, wire.encode(f), qos=1))
+        for info in infos:
+            info.wait_for_publish(120)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def publisher(mosquitto: MosquittoServer) -> Iterator[Publisher]:
+    pub = Publisher(mosquitto)
+    yield pub
+    pub.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_detector_left() -> Iterator[None]:
+    """A failed test must not leave a detector running."""
+    yield
+    for proc in Detector.running:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(60)
+    Detector.running.clear()
+
+
+def serve_args(broker: MosquittoServer, bucket: str, influx_url: str, tmp: Path, client_id: str) -> list[str]:
+    return [
+        "--mqtt-url", broker.url,
+        "--client-id", client_id,
+        "--shards", str(SHARDS),
+        "--influx-url", influx_url,
+        "--influx-token", "x",
+        "--influx-bucket", bucket,
+        "--state-dir", str(tmp / "state"),  # shared by the processes of a deployment: the shard locks
+        "--dead-letter-file", str(tmp / f"dead-letter-{client_id}.jsonl"),
+        "--events-file", str(tmp / "unused.jsonl"),
+        "--publish-events", "false",
+        "--standby-poll-s", "0.5",
+    ]  # fmt: skip
+
+
+def stored_events(db: InfluxTestDatabase) -> list[Stored]:
+    """Final events in InfluxDB (open announcements carry no duration_s), per patient, in time order."""
+    rows = db.query('SELECT duration_s, "type" FROM cramp_events GROUP BY patient')
+    return sorted((str(r["patient"]), str(r["type"]), int(r["time"]), float(r["duration_s"])) for r in rows)
+
+
+def summaries_by_patient(db: InfluxTestDatabase) -> dict[str, int]:
+    rows = db.query("SELECT count(emg_rms_uv) FROM cramp_summary GROUP BY patient")
+    return {str(r["patient"]): int(r["count"]) for r in rows}
+
+
+def finished(*detectors: Detector) -> int:
+    return sum(d.log.count("end of stream; detection finished") for d in detectors)
+
+
+def streams_in(detector: Detector) -> set[str]:
+    return set(re.findall(r"new stream from patient (\S+) device", detector.log))
+
+
+def test_two_processes_split_the_patients_and_store_what_one_process_stores(
+    model: Model, mosquitto: MosquittoServer, influx_db: InfluxTestDatabase, publisher: Publisher, tmp_path: Path
+) -> None:
+    """24 patients through one deployment of 1 process and, from the same frames, one of 2 processes.
+
+    Both deployments subscribe to the same shard topics under their own client ids (their own sessions), so
+    one publication feeds both; each writes its own InfluxDB database.
+    """
+    patients = [f"p{i:02d}" for i in range(24)]
+    nights = {p: reference(model, p, seed=300 + i % 6, seconds=60.0) for i, p in enumerate(patients)}
+    expected = sorted(e for night in nights.values() for e in night.events)
+    assert len(expected) >= 12, "the test nights should hold events"
+    two_db = InfluxTestDatabase(name=influx_db.name + "_two", server=influx_db.server, adapter=influx_db.adapter)
+    influx_db.server.create_database(two_db.name)
+    try:
+        log = tmp_path / "detector"
+        one = Detector(
+            Path(f"{log}-one.log"), serve_args(mosquitto, influx_db.bucket, influx_db.v2_url, tmp_path, "one")
+        )
+        two = serve_args(mosquitto, two_db.bucket, two_db.v2_url, tmp_path, "two")
+        a = Detector(Path(f"{log}-a.log"), [*two, "--own-shards", "0-1"])
+        b = Detector(Path(f"{log}-b.log"), [*two, "--own-shards", "2-3"])
+        for d in (one, a, b):
+            d.wait_for_log("taking frames")
+        publisher.publish(nights)
+        wait_until(lambda: finished(one) == len(patients) and finished(a, b) == len(patients), "every stream's end")
+        for d in (one, a, b):
+            assert d.terminate() == 0
+
+        # Each patient went to exactly one of the two processes: the one owning its shard.
+        assert streams_in(a) == {p for p in patients if shard_of(p, SHARDS) < 2}
+        assert streams_in(b) == {p for p in patients if shard_of(p, SHARDS) >= 2}
+        assert streams_in(a) and streams_in(b)
+        # The same events and summaries from 2 processes, from 1, and offline.
+        assert stored_events(two_db) == stored_events(influx_db) == expected
+        summaries = {p: night.summaries for p, night in nights.items()}
+        assert summaries_by_patient(two_db) == summaries_by_patient(influx_db) == summaries
+    finally:
+        influx_db.server.drop_database(two_db.name)
+    assert not list(tmp_path.glob("dead-letter-*.jsonl"))
+
+
+def test_a_killed_process_shards_move_to_its_standby_with_no_event_lost_or_duplicated(
+    model: Model, mosquitto: MosquittoServer, influx_db: InfluxTestDatabase, publisher: Publisher, tmp_path: Path
+) -> None:
+    """SIGKILL process a mid-cramp; b (standing by for all shards) takes a's shards over, state and session.
+
+    In InfluxDB the union is the undisturbed result, exactly: every event once, the cramp that was open at
+    the kill one event with its true onset and offset, and every summary once. Then a comes back: it waits
+    while b serves its shards, and takes them when b stops.
+    """
+    patients = [f"p{i:02d}" for i in range(8)]
+    # Seed 11 (as test_durability): a spasm at 2.75-10.75 s, then a cramp from about 34 s to 93 s.
+    nights = {p: reference(model, p, seed=11, seconds=120.0) for p in patients}
+    kill_s = 80.0
+    cramps = [e for e in nights[patients[0]].events if e[1] == "cramp"]
+    assert cramps and cramps[0][2] < (START_NS // 10**6 + kill_s * 1000) < cramps[0][2] + cramps[0][3] * 1000
+    a_patients = {p for p in patients if shard_of(p, SHARDS) < 2}
+    assert a_patients and a_patients != set(patients)
+
+    args = [*serve_args(mosquitto, influx_db.bucket, influx_db.v2_url, tmp_path, "det"), "--checkpoint-s", "2"]
+    a_log, b_log = tmp_path / "a.log", tmp_path / "b.log"
+    # a first: a standby that starts while another process is still starting could take that one's shards
+    # (a lock is free then too); docs/scaling.md says how the two looks make that unlikely, not impossible.
+    a = Detector(a_log, [*args, "--own-shards", "0-1"])
+    a.wait_for_log("taking frames")
+    b = Detector(b_log, [*args, "--own-shards", "2-3", "--standby-for", "all"])
+    b.wait_for_log("taking frames")
+    assert "serving shard 0 of 4" in a.log and "serving shard 2 of 4" in b.log
+    publisher.publish(nights, 0, kill_s)
+
+    def a_is_mid_cramp() -> bool:
+        done = summaries_by_patient(influx_db)
+        return all(done.get(p, 0) >= kill_s - 5 for p in a_patients)
+
+    wait_until(a_is_mid_cramp, "process a at 75 s of its patients' nights")
+    a.kill()  # SIGKILL, mid-cramp: the cramp is open in a's streams, some frames only in its journal
+    assert {e[1] for e in stored_events(influx_db) if e[0] in a_patients} == {"spasm"}
+
+    publisher.publish(nights, kill_s)  # the rest of every night; the broker keeps a's shards' frames
+    b.wait_for_log("taking them over")
+    wait_until(lambda: finished(b) == len(patients), "b finishing every patient's night")
+    moved = [line for line in b.log.splitlines() if "taken over from a process that is gone" in line]
+    assert len(moved) == 2 and "serving shard 0 of 4" in moved[0] and "serving shard 1 of 4" in moved[1], b.log
+    # a's streams came with its shards, from their checkpoints and journals. (A stream started afresh at its
+    # next frame would cut the open cramp in two: the comparison below would fail.)
+    resumed = re.findall(
+        r"resuming (\d+) stream\(s\) from the checkpoint in \S+-s[01]of4.db and replaying (\d+)", b.log
+    )
+    assert sum(int(streams) for streams, _ in resumed) >= 1 and sum(int(frames) for _, frames in resumed) >= 1, b.log
+
+    expected = sorted(e for night in nights.values() for e in night.events)
+    assert stored_events(influx_db) == expected
+    assert summaries_by_patient(influx_db) == {p: night.summaries for p, night in nights.items()}
+
+    # a comes back while b serves its shards: it waits; when b stops, a takes them (and b's, standing by).
+    back = Detector(a_log, [*args, "--own-shards", "0-1", "--standby-for", "all"])
+    back.wait_for_log("taking frames")
+    assert "shard(s) 0-1 of 4 are served by another process" in back.log
+    assert b.terminate() == 0
+    back.wait_for_log("serving shard 0 of 4 (one of its own shards, free again")
+    back.wait_for_log("serving shard 3 of 4 (taken over from a process that is gone")
+    assert back.terminate() == 0
+    assert stored_events(influx_db) == expected
+    assert not list(tmp_path.glob("dead-letter-*.jsonl"))
