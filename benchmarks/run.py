@@ -256,12 +256,14 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
 #: --help``. live: patients one detector process sustains through a real broker (latency, memory per
 #: stream, frames lost); broker: durable frames/s through the broker and loss at a broker SIGKILL; soak:
 #: N real-time patients for M minutes against real mosquitto and influxd; cohort: ``batch`` over N short
-#: nights with 1 and 2 Dask workers (wall, CPU, speed-up).
+#: nights with 1 and 2 Dask workers (wall, CPU, speed-up); failover: N patients through 1 and 2 detector
+#: processes, one of them SIGKILLed, against offline detection.
 PROGRAMS = {
     "live": "benchmarks.live",
     "broker": "benchmarks.broker",
     "soak": "benchmarks.soak",
     "cohort": "benchmarks.cohort",
+    "failover": "benchmarks.failover",
 }
 
 
