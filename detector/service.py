@@ -34,6 +34,10 @@ before any new frame is taken, so a detector killed at any moment resumes with t
 events it re-emits are the same events at the same times (InfluxDB overwrites the same points; on MQTT
 they carry the same ``id``). What a sink cannot take waits in the same file (:mod:`detector.sinks.queue`)
 and is retried every ``sink_retry_s``.
+
+Sharding (docs/scaling.md). The shard is what is owned: its MQTT session, its state file (journal,
+checkpoints, queue) and that file's lock. A process serves the shards whose locks it holds; with
+``standby_for`` it takes over, state first and session last, the shards whose process died.
 """
 
 from __future__ import annotations
