@@ -75,6 +75,7 @@ SETTING_NAMES: frozenset[str] = frozenset(
         "sink_retry_s",
         "own_shards",
         "standby_for",
+        "shard_accounts",
         "standby_poll_s",
         "open_events",
     }

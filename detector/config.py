@@ -45,6 +45,11 @@ class DetectorSettings(MqttClientSettings):
         description="shards this process takes over when the process serving them is gone (its lock in state_dir "
         "is free): 'all' or like '0-7' (empty: none); the processes must share state_dir; see docs/scaling.md",
     )
+    shard_accounts: bool = Field(
+        False,
+        description="with shards: shard k's MQTT client logs in as the account <client_id>-s<k> (password as this "
+        "process's), for a broker where an account is its client id (use_username_as_clientid); docs/security.md",
+    )
     standby_poll_s: float = Field(
         10.0,
         gt=0,
@@ -119,6 +124,10 @@ class DetectorSettings(MqttClientSettings):
             parse_shard_set(self.standby_for, self.shards, what="standby for", empty="none")
         except ConfigError as err:
             raise ValueError(str(err)) from None
+        if self.shard_accounts and not self.shards:
+            raise ValueError(
+                "shard accounts are the accounts of shards: set shards (the shard count) too, or leave it off"
+            )
         return self
 
     @property

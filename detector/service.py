@@ -66,7 +66,7 @@ from crampwatch.errors import BrokerError, ConfigError, CrampWatchError, FrameEr
 from crampwatch.filelock import lock_is_free
 from crampwatch.frames import Frame
 from crampwatch.limits import MAX_LIVE_FRAME_S, MAX_LIVE_FRAME_VALUES
-from crampwatch.mqtt import connect, make_client
+from crampwatch.mqtt import connect, make_client, with_username
 from crampwatch.settings import default_state_dir
 from crampwatch.topics import (
     StreamTopic,
@@ -333,9 +333,14 @@ class DetectorService:
     def _connect_shard(self, k: int) -> None:
         """Resume shard ``k``'s persistent session and wait for the broker's SUBACK."""
         at = shard_prefix(self.settings.topic_prefix, k)
+        client_id = f"{self.settings.client_id}-s{k}"
+        # Where the broker makes every client id its account name, the session of shard k must be an account.
+        url = (
+            with_username(self.settings.mqtt_url, client_id) if self.settings.shard_accounts else self.settings.mqtt_url
+        )
         client = make_client(
-            self.settings.mqtt_url,
-            f"{self.settings.client_id}-s{k}",
+            url,
+            client_id,
             session_expiry_s=self.settings.session_expiry_s,
             access=self.settings.mqtt_access,
             manual_ack=True,

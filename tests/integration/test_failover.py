@@ -12,6 +12,8 @@ equals it bit for bit, so every comparison here is exact.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,10 +26,12 @@ from crampwatch.frames import Frame
 from crampwatch.mqtt import connect, make_client
 from crampwatch.simulate import simulate
 from crampwatch.topics import StreamTopic, device_prefix, shard_of
+from detector.config import DetectorSettings
 from detector.model import Model, load_model
+from detector.service import DetectorService
 from detector.stream import DeviceStreams
 from tests.integration.test_durability import Detector, wait_until
-from tests.servers import InfluxTestDatabase, MosquittoServer
+from tests.servers import InfluxTestDatabase, MosquittoServer, find_binary
 
 pytestmark = pytest.mark.integration
 
@@ -68,8 +72,8 @@ def reference(model: Model, patient: str, seed: int, seconds: float) -> Night:
 class Publisher:
     """A collector stand-in for many patients: QoS 1, sharded topics, every frame PUBACKed before returning."""
 
-    def __init__(self, broker: MosquittoServer) -> None:
-        self.client = make_client(broker.url, f"pub-{uuid.uuid4().hex[:8]}")
+    def __init__(self, url: str) -> None:
+        self.client = make_client(url, f"pub-{uuid.uuid4().hex[:8]}")
         connect(self.client)
 
     def publish(self, nights: dict[str, Night], from_s: float = 0.0, to_s: float = float("inf")) -> None:
@@ -90,7 +94,7 @@ class Publisher:
 
 @pytest.fixture
 def publisher(mosquitto: MosquittoServer) -> Iterator[Publisher]:
-    pub = Publisher(mosquitto)
+    pub = Publisher(mosquitto.url)
     yield pub
     pub.close()
 
@@ -246,3 +250,77 @@ def test_a_killed_process_shards_move_to_its_standby_with_no_event_lost_or_dupli
     assert back.terminate() == 0
     assert stored_events(influx_db) == expected
     assert not list(tmp_path.glob("dead-letter-*.jsonl"))
+
+
+def test_shard_accounts_carry_each_shards_session_where_the_account_is_the_client_id(
+    model: Model, tmp_path: Path
+) -> None:
+    """With ``use_username_as_clientid`` (the deployed broker) a shard's session is an account: det-s<k>.
+
+    The ACL is the one docs/security.md gives for a sharded deployment: each shard account reads only its
+    shard, each process publishes under an account of its own. a serves shards 0-1 and stops; frames for
+    them are kept in the sessions of det-s0 and det-s1, and b, logging in as those accounts, gets them.
+    """
+    broker = MosquittoServer(tmp_path / "broker")
+    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
+    passwd.touch()
+    tool = shutil.which("mosquitto_passwd") or find_binary("mosquitto_passwd")
+    accounts = ["pub", "det-a", "det-b", *(f"det-s{k}" for k in range(SHARDS))]
+    for user in accounts:
+        subprocess.run([tool, str(passwd), user], input="pw\npw\n", text=True, check=True, capture_output=True)
+    rules = ["user pub", f"topic write {PREFIX}/#"]
+    for user in ("det-a", "det-b"):
+        rules += [f"user {user}", f"topic write {PREFIX}/+/events", f"topic write {PREFIX}/dead-letter"]
+    for k in range(SHARDS):
+        rules += [f"user det-s{k}", *(f"topic read {PREFIX}/s{k}/+/+/{s}" for s in ("emg", "acc", "status"))]
+    acl.write_text("\n".join(rules) + "\n")
+    conf = broker.conf_path.read_text().replace(
+        "allow_anonymous true",
+        f"allow_anonymous false\nuse_username_as_clientid true\npassword_file {passwd}\nacl_file {acl}",
+    )
+    broker.conf_path.write_text(conf)
+    broker.start()
+    try:
+        url = f"mqtt://{{}}:pw@{broker.host}:{broker.port}"
+        patients = [f"p{i:02d}" for i in range(12)]
+        a_patients = [p for p in patients if shard_of(p, SHARDS) < 2]
+        before, after = a_patients[: len(a_patients) // 2], a_patients[len(a_patients) // 2 :]
+        nights = {p: reference(model, p, seed=41 + i % 4, seconds=60.0) for i, p in enumerate(a_patients)}
+
+        def service(name: str, own: str) -> DetectorService:
+            settings = DetectorSettings(
+                mqtt_url=url.format(f"det-{name}"),
+                client_id="det",
+                shards=SHARDS,
+                own_shards=own,
+                shard_accounts=True,
+                publish_events=False,
+                events_file=tmp_path / f"events-{name}.jsonl",
+                dead_letter_file=tmp_path / f"dead-{name}.jsonl",
+                state_dir=tmp_path / "state",
+            )
+            return DetectorService(settings, model, heartbeat_s=3600)
+
+        publisher = Publisher(url.format("pub"))
+        a, b = service("a", "0-1"), service("b", "2-3")
+        workers = {"a": a.start(), "b": b.start()}
+        try:
+            publisher.publish({p: nights[p] for p in before})
+            assert a.wait_finished({(p, DEVICE) for p in before}, timeout_s=300)
+            a.stop()
+            workers["a"].join(10)
+            a.close()  # the sessions of det-s0 and det-s1 stay on the broker
+            publisher.publish({p: nights[p] for p in after})
+            assert b.take_shards({0, 1}) == {0, 1}
+            assert b.wait_finished({(p, DEVICE) for p in after}, timeout_s=300)
+        finally:
+            publisher.close()
+            b.stop()
+            workers["b"].join(10)
+            b.close()
+        for service_, mine in ((a, before), (b, after)):
+            got = sorted((e.patient, e.type, e.onset_ns // 10**6, float(e.duration_s)) for e in service_.events_log)
+            assert got == sorted(e for p in mine for e in nights[p].events)
+        assert b.stats.rejected_frames == 0 and b.stats.internal_errors == 0
+    finally:
+        broker.kill()
