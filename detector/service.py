@@ -375,7 +375,7 @@ class DetectorService:
         ready, self._seen_free = free & self._seen_free, free - self._seen_free
         if ready:
             log.warning(
-                "shard(s) %s of %d: nobody has served them for %.0f s (their locks in %s are free): taking them "
+                "shard(s) %s of %d: nobody has served them for %g s (their locks in %s are free): taking them "
                 "over (standby_for %s)",
                 format_shard_set(ready),
                 self.settings.shards,
