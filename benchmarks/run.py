@@ -13,7 +13,7 @@ arguments returning rows); to add one, write the function and add it there. Run 
 - ``startup``: ``cramp-detector --help`` and ``cramp-collector --help``, and loading the model, each in a
   fresh process.
 - ``live``, ``broker``, ``soak`` (``python -m benchmarks.run NAME --help``): real mosquitto (and influxd),
-  see :data:`PROGRAMS`.
+  see :data:`PROGRAMS`; ``cohort``: ``cramp-detector batch`` over 100 short nights with 1 and 2 Dask workers.
 - ``pipeline``: the pipeline fed 0.25 s frames in this process, as the service is fed from MQTT, and wire
   encode + decode of those frames.
 
@@ -255,8 +255,16 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
 #: Benchmarks that start their own servers and take their own flags: ``python -m benchmarks.run NAME
 #: --help``. live: patients one detector process sustains through a real broker (latency, memory per
 #: stream, frames lost); broker: durable frames/s through the broker and loss at a broker SIGKILL; soak:
-#: N real-time patients for M minutes against real mosquitto and influxd.
-PROGRAMS = {"live": "benchmarks.live", "broker": "benchmarks.broker", "soak": "benchmarks.soak"}
+#: N real-time patients for M minutes against real mosquitto and influxd; cohort: ``batch`` over N short
+#: nights with 1 and 2 Dask workers (wall, CPU, speed-up); failover: N patients through 1 and 2 detector
+#: processes, one of them SIGKILLed, against offline detection.
+PROGRAMS = {
+    "live": "benchmarks.live",
+    "broker": "benchmarks.broker",
+    "soak": "benchmarks.soak",
+    "cohort": "benchmarks.cohort",
+    "failover": "benchmarks.failover",
+}
 
 
 # ---------------------------------------------------------------------------------------------- main

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -70,6 +70,17 @@ class MqttAccess:
     cert_file: Path | None = None
     key_file: Path | None = None
     password_file: Path | None = None
+
+
+def with_username(url: str, username: str) -> str:
+    """``url`` logging in as ``username`` instead (its password, if any, kept); ``/`` in the name becomes %2F.
+
+    A sharded detector's shard k logs in as its own account on brokers where the account is the client id.
+    """
+    parts = urlsplit(url)
+    password = f":{quote(unquote(parts.password), safe='')}" if parts.password else ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{quote(username, safe='')}{password}@{host}"))
 
 
 def read_password_file(path: Path) -> str:

@@ -74,6 +74,9 @@ SETTING_NAMES: frozenset[str] = frozenset(
         "checkpoint_s",
         "sink_retry_s",
         "own_shards",
+        "standby_for",
+        "shard_accounts",
+        "standby_poll_s",
         "open_events",
     }
 )

@@ -145,23 +145,28 @@ def parse_shard(topic: str, prefix: str) -> tuple[int, str] | None:
     return int(level), shard_prefix(prefix, int(level))
 
 
-def parse_shard_set(text: str, shards: int) -> frozenset[int]:
-    """Shards a detector owns, from ``"0-3,7"``; empty text: all of them. Raises ConfigError saying what is wrong."""
+def parse_shard_set(text: str, shards: int, *, what: str = "own shards", empty: str = "all") -> frozenset[int]:
+    """Shards from ``"0-3,7"`` or ``"all"``; empty text means ``empty`` ("all" or "none").
+
+    ``what`` names the setting in errors. Raises ConfigError saying what is wrong.
+    """
     if shards <= 0:
         if text.strip():
-            raise ConfigError(f"own shards {text!r} given without shards: set shards (the shard count) too")
+            raise ConfigError(f"{what} {text!r} given without shards: set shards (the shard count) too")
         return frozenset()
-    if not text.strip():
+    if text.strip() == "all" or (not text.strip() and empty == "all"):
         return frozenset(range(shards))
+    if not text.strip():
+        return frozenset()
     owned: set[int] = set()
     for part in text.split(","):
         lo, _, hi = part.strip().partition("-")
         try:
             first, last = int(lo), int(hi or lo)
         except ValueError:
-            raise ConfigError(f"own shards {text!r}: {part.strip()!r} is not a shard or range like 0-3") from None
+            raise ConfigError(f"{what} {text!r}: {part.strip()!r} is not a shard or range like 0-3, or 'all'") from None
         if not 0 <= first <= last < shards:
-            raise ConfigError(f"own shards {text!r}: {part.strip()!r} is outside 0-{shards - 1} (shards is {shards})")
+            raise ConfigError(f"{what} {text!r}: {part.strip()!r} is outside 0-{shards - 1} (shards is {shards})")
         owned.update(range(first, last + 1))
     return frozenset(owned)
 

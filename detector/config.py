@@ -40,6 +40,23 @@ class DetectorSettings(MqttClientSettings):
     own_shards: str = Field(
         "", description="the shards this process serves, like '0-7,12' (empty: all); each patient stays in one"
     )
+    standby_for: str = Field(
+        "",
+        description="shards this process takes over when the process serving them is gone (its lock in state_dir "
+        "is free): 'all' or like '0-7' (empty: none); the processes must share state_dir; see docs/scaling.md",
+    )
+    shard_accounts: bool = Field(
+        False,
+        description="with shards: shard k's MQTT client logs in as the account <client_id>-s<k> (password as this "
+        "process's), for a broker where an account is its client id (use_username_as_clientid); docs/security.md",
+    )
+    standby_poll_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="seconds between looks at the shard locks: a shard is taken over once it was free at two "
+        "looks in a row, and an own shard held by another process is taken as soon as it is free",
+    )
     client_id: str = Field(
         "cramp-detector",
         description="MQTT client id; keep it fixed so the broker keeps the session (the deployed broker uses the "
@@ -79,8 +96,9 @@ class DetectorSettings(MqttClientSettings):
     )
     state_dir: Path | None = Field(
         None,
-        description="directory of the detector's durable state (detector-<client id>.db: frame journal, stream "
-        "checkpoints, points waiting for a sink); default $STATE_DIRECTORY (systemd), /var/lib/crampwatch as "
+        description="directory of the detector's durable state (detector-<client id>.db, with shards one "
+        "detector-<client id>-s<k>of<shards>.db per shard: frame journal, stream checkpoints, points waiting "
+        "for a sink); default $STATE_DIRECTORY (systemd), /var/lib/crampwatch as "
         "root, else $XDG_STATE_HOME/crampwatch (~/.local/state/crampwatch)",
     )
     checkpoint_s: float = Field(
@@ -103,14 +121,24 @@ class DetectorSettings(MqttClientSettings):
     def _shards(self) -> DetectorSettings:
         try:
             parse_shard_set(self.own_shards, self.shards)
+            parse_shard_set(self.standby_for, self.shards, what="standby for", empty="none")
         except ConfigError as err:
             raise ValueError(str(err)) from None
+        if self.shard_accounts and not self.shards:
+            raise ValueError(
+                "shard accounts are the accounts of shards: set shards (the shard count) too, or leave it off"
+            )
         return self
 
     @property
     def shard_set(self) -> frozenset[int]:
         """The shards this process owns (empty without sharding)."""
         return parse_shard_set(self.own_shards, self.shards)
+
+    @property
+    def standby_set(self) -> frozenset[int]:
+        """The shards this process takes over when nobody serves them (empty: none)."""
+        return parse_shard_set(self.standby_for, self.shards, what="standby for", empty="none")
 
     @field_validator("influx_url")
     @classmethod

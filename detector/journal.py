@@ -1,7 +1,8 @@
 """The detector's durable state: a journal of received frames, stream checkpoints and the sinks' retry queue.
 
-One SQLite file per MQTT session, ``<state_dir>/detector-<client id>.db`` (WAL mode,
-``synchronous=FULL``), used by the service's worker thread only, with three tables:
+One SQLite file per MQTT session, ``<state_dir>/detector-<client id>.db``, or with sharding one per shard,
+``detector-<client id>-s<k>of<shards>.db`` (WAL mode, ``synchronous=FULL``), used by the service's worker
+thread only, with three tables:
 
 ``journal``     every data frame as it came from MQTT (topic, payload), in arrival order;
 ``checkpoint``  each live device's stream state (:mod:`detector.checkpoint`), plus the fingerprint of the
@@ -20,7 +21,9 @@ On start the service loads the checkpoint and replays the journal through the sa
 state the killed detector had after its last committed frame. Frames the broker then redelivers (those
 that were not acknowledged) are dropped as duplicates by sequence number, or processed if they are new.
 
-One detector per file: an exclusive lock (``<file>.lock``), as the collector's spool does.
+One detector per file: an exclusive lock (``<file>.lock``), as the collector's spool does. With sharding,
+that lock is what makes a process the owner of a shard (docs/scaling.md): the OS releases it when the
+process ends, even by SIGKILL, and another process can then take the shard over.
 """
 
 from __future__ import annotations
@@ -68,6 +71,10 @@ class StateError(CrampWatchError):
         super().__init__(f"detector state {path}: {problem}")
 
 
+class StateBusyError(StateError):
+    """Another process holds the state file's lock: it is serving that state (a sharded detector waits)."""
+
+
 class StateStore:
     """The state file of one detector; see the module docstring. Not thread-safe: the worker owns it."""
 
@@ -100,7 +107,7 @@ class StateStore:
         try:
             return take_lock(path)
         except LockBusyError:
-            raise StateError(
+            raise StateBusyError(
                 path,
                 "another detector with the same --client-id is using it; give each detector its own client id "
                 "(the broker session and this state belong together)",

@@ -34,6 +34,10 @@ before any new frame is taken, so a detector killed at any moment resumes with t
 events it re-emits are the same events at the same times (InfluxDB overwrites the same points; on MQTT
 they carry the same ``id``). What a sink cannot take waits in the same file (:mod:`detector.sinks.queue`)
 and is retried every ``sink_retry_s``.
+
+Sharding (docs/scaling.md). The shard is what is owned: its MQTT session, its state file (journal,
+checkpoints, queue) and that file's lock. A process serves the shards whose locks it holds; with
+``standby_for`` it takes over, state first and session last, the shards whose process died.
 """
 
 from __future__ import annotations
@@ -48,8 +52,10 @@ import socket
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,9 +63,10 @@ import paho.mqtt.client as mqtt
 
 from crampwatch import wire
 from crampwatch.errors import BrokerError, ConfigError, CrampWatchError, FrameError, SinkError, StreamError
+from crampwatch.filelock import lock_is_free
 from crampwatch.frames import Frame
 from crampwatch.limits import MAX_LIVE_FRAME_S, MAX_LIVE_FRAME_VALUES
-from crampwatch.mqtt import connect, make_client
+from crampwatch.mqtt import connect, make_client, with_username
 from crampwatch.settings import default_state_dir
 from crampwatch.topics import (
     StreamTopic,
@@ -75,11 +82,13 @@ from crampwatch.topics import (
 from . import checkpoint
 from .config import DetectorSettings
 from .events import Event, Heartbeat
-from .journal import StateStore
+from .journal import StateBusyError, StateStore
 from .model import Model
 from .pipeline import PipelineOutput
 from .sinks import DeadLetterFile, InfluxSink, JsonlSink, MqttEventSink, Sink, SinkSet
+from .sinks.base import KINDS
 from .sinks.mqtt import dead_letter_publisher
+from .sinks.queue import ShardedQueue
 from .stream import DeviceStreams
 
 log = logging.getLogger(__name__)
@@ -105,17 +114,20 @@ MAX_TOPIC_SHOWN = 200
 MAX_JOURNAL_BYTES = 64 * 1024 * 1024
 
 
-def state_file(settings: DetectorSettings) -> StateStore:
-    """Open the state file of this detector's MQTT session: ``<state_dir>/detector-<client id>.db``.
+def state_path(settings: DetectorSettings, shard: int | None = None) -> Path:
+    """The state file of one MQTT session: ``<state_dir>/detector-<client id>.db``, or shard k's.
 
-    With sharding, processes of one deployment share the client id and own different shards, so the
-    file is ``detector-<client id>-s<shards>.db`` (e.g. ``-s0-7``): each process resumes its own streams.
+    With sharding the shard is the unit that moves between processes, with its session
+    (``<client id>-s<k>``), so it has its own file, ``detector-<client id>-s<k>of<shards>.db``: whoever
+    holds that file's lock serves the shard, and finds there its streams' checkpoints, its journal and
+    its queued points. The shard count is in the name because the same patient is in another shard
+    under another count.
     """
     directory = settings.state_dir.expanduser() if settings.state_dir is not None else default_state_dir()
     name = re.sub(r"[^A-Za-z0-9._-]", "_", settings.client_id)
-    if settings.shards:
-        name += "-s" + format_shard_set(settings.shard_set).replace(",", "_")
-    return StateStore(directory / f"detector-{name}.db")
+    if shard is not None:
+        name += f"-s{shard}of{settings.shards}"
+    return directory / f"detector-{name}.db"
 
 
 @dataclass
@@ -187,7 +199,13 @@ class DetectorService:
         # topic, payload, the client that received it (its ack goes back there), mid, qos
         self._inbox: queue.Queue[Message | None] = queue.Queue()
         # Durable state, opened by start(): frames taken but not yet acknowledged wait for its next commit.
-        self.state: StateStore | None = None
+        # One file without sharding (key None); with sharding one per shard served, each under its lock.
+        self.states: dict[int | None, StateStore] = {}
+        self._queue: ShardedQueue | None = None  # with sharding: the sinks' retry queue, in the shards' files
+        self._next_poll = 0.0  # when to look at the shard locks again (own shards held elsewhere, standby)
+        self._seen_free: set[int] = set()  # standby shards whose lock was free at the last look
+        self._requests: queue.Queue[tuple[frozenset[int], Future[set[int]]]] = queue.Queue()  # take_shards
+        self._worker: threading.Thread | None = None
         self._unacked: list[tuple[mqtt.Client, int, int]] = []
         self._next_checkpoint = 0.0
         self._replaying = False
@@ -245,44 +263,139 @@ class DetectorService:
         prefixes = [shard_prefix(prefix, k) for k in sorted(self._shards)] if self.settings.shards else [prefix]
         return [t for p in prefixes for t in (*data_subscriptions(p), status_topic(p, "+", "+"))]
 
-    def take_shards(self, shards: set[int] | frozenset[int]) -> None:
-        """Serve ``shards`` too: resume each one's persistent session and wait for the broker's SUBACK.
+    def take_shards(self, shards: Iterable[int], timeout_s: float = 120.0) -> set[int]:
+        """Serve those of ``shards`` that no process serves (their lock is free); returns the ones taken.
 
-        Used at start for ``own_shards``, and to take over the shards of a process that stopped: the
-        frames the broker kept for a shard while nobody served it come first. (Streams that were half
-        way through in the other process restart here at their next frame until stream checkpoints
-        carry their state over.)
+        For each: take its lock, open its state file, resume its streams (checkpoint, then journal), and only
+        then resume its persistent MQTT session, so the frames the broker kept or redelivers continue those
+        streams (repeats are dropped by sequence number). Done by the worker thread once it runs (the
+        streams are its own); from another thread this waits for it. The standby poll
+        (``standby_for``) calls the same code.
         """
-        prefix, n = self.settings.topic_prefix, self.settings.shards
+        wanted = frozenset(shards)
+        if self._worker is None or threading.current_thread() is self._worker:
+            return self._take_free_shards(wanted, "asked to")
+        done: Future[set[int]] = Future()
+        self._requests.put((wanted, done))
+        return done.result(timeout_s)
+
+    def _take_free_shards(self, shards: Iterable[int], why: str) -> set[int]:
+        n = self.settings.shards
+        taken: set[int] = set()
         for k in sorted(set(shards) - set(self.shard_clients)):
             if not 0 <= k < n:
                 raise ConfigError(f"shard {k} does not exist: shards is {n}, so shards are 0-{n - 1}")
-            expiry = self.settings.session_expiry_s
-            client = make_client(
-                self.settings.mqtt_url,
-                f"{self.settings.client_id}-s{k}",
-                session_expiry_s=expiry,
-                access=self.settings.mqtt_access,
-                manual_ack=True,
+            try:
+                state = StateStore(state_path(self.settings, k))
+            except StateBusyError:
+                continue  # another process serves it
+            assert self._queue is not None
+            self.states[k] = state
+            self._queue.add(k, state.pending)
+            self._shards = self._shards | {k}  # before its journal is replayed and its session resumes
+            try:
+                self._resume(state)
+                self._connect_shard(k)
+            except BaseException:
+                self._release_shard(k)
+                raise
+            taken.add(k)
+            queued = sum(state.pending.count(sink.name, kind) for sink in self.sinks.sinks for kind in KINDS)
+            log.info(
+                "serving shard %d of %d (%s; session %s-s%d, state %s%s)",
+                k,
+                n,
+                why,
+                self.settings.client_id,
+                k,
+                state.path,
+                f"; {queued} events and summaries queued there for a sink are sent first" if queued else "",
             )
-            done = threading.Event()
-            at = shard_prefix(prefix, k)
-            topics = [(t, 1) for t in (*data_subscriptions(at), status_topic(at, "+", "+"))]
+        return taken
 
-            def on_connect(c: mqtt.Client, u: object, f: object, why: object, p: object, topics: Any = topics) -> None:
-                if not getattr(why, "is_failure", False):
-                    c.subscribe(topics)
+    def _release_shard(self, k: int) -> None:
+        """Give shard ``k`` back after a failed take-over: its streams stay in its file for the next owner."""
+        for key in [key for key in self.devices if shard_of(key[0], self.settings.shards) == k]:
+            self.devices.pop(key)
+            self._last_seen.pop(key, None)
+            self._forget(key)
+        self._shards = self._shards - {k}
+        client = self.shard_clients.pop(k, None)
+        if client is not None:
+            client.loop_stop()
+            client.disconnect()
+        state = self.states.pop(k, None)
+        if state is not None:
+            state.close()  # releases the lock
+        if self._queue is not None:
+            self._queue.remove(k)
 
-            client.on_connect = on_connect
-            client.on_subscribe = lambda *_, done=done: done.set()
-            client.on_message = self._on_message
-            self._shards = self._shards | {k}  # before the session resumes: its queued frames are ours
-            connect(client)
-            if not done.wait(10):
-                client.loop_stop()
-                raise BrokerError(f"the broker did not confirm the subscriptions of shard {k} within 10 s")
-            self.shard_clients[k] = client
-            log.info("serving shard %d of %d", k, n)
+    def _connect_shard(self, k: int) -> None:
+        """Resume shard ``k``'s persistent session and wait for the broker's SUBACK."""
+        at = shard_prefix(self.settings.topic_prefix, k)
+        client_id = f"{self.settings.client_id}-s{k}"
+        # Where the broker makes every client id its account name, the session of shard k must be an account.
+        url = (
+            with_username(self.settings.mqtt_url, client_id) if self.settings.shard_accounts else self.settings.mqtt_url
+        )
+        client = make_client(
+            url,
+            client_id,
+            session_expiry_s=self.settings.session_expiry_s,
+            access=self.settings.mqtt_access,
+            manual_ack=True,
+        )
+        done = threading.Event()
+        topics = [(t, 1) for t in (*data_subscriptions(at), status_topic(at, "+", "+"))]
+
+        def on_connect(c: mqtt.Client, u: object, f: object, why: object, p: object) -> None:
+            if not getattr(why, "is_failure", False):
+                c.subscribe(topics)
+
+        client.on_connect = on_connect
+        client.on_subscribe = lambda *_: done.set()
+        client.on_message = self._on_message
+        self.shard_clients[k] = client
+        connect(client)
+        if not done.wait(10):
+            raise BrokerError(f"the broker did not confirm the subscriptions of shard {k} within 10 s")
+
+    def _poll_shards(self) -> None:
+        """Take the wanted shards nobody serves: own ones at once, standby ones once free at two looks in a row.
+
+        Two looks, ``standby_poll_s`` apart, because a lock is also free while its own process is starting
+        (or restarting under its supervisor): that process should get its shards back, not a standby.
+        """
+        self._next_poll = time.monotonic() + self.settings.standby_poll_s
+        own = self.settings.shard_set - set(self.shard_clients)
+        if own:
+            self._take_trying(own, "one of its own shards, free again")
+        standby = self.settings.standby_set - set(self.shard_clients) - self.settings.shard_set
+        free = {k for k in standby if lock_is_free(state_path(self.settings, k))}
+        ready, self._seen_free = free & self._seen_free, free - self._seen_free
+        if ready:
+            log.warning(
+                "shard(s) %s of %d: nobody has served them for %g s (their locks in %s are free): taking them "
+                "over (standby_for %s)",
+                format_shard_set(ready),
+                self.settings.shards,
+                self.settings.standby_poll_s,
+                state_path(self.settings, min(ready)).parent,
+                self.settings.standby_for,
+            )
+            self._take_trying(ready, "taken over from a process that is gone")
+
+    def _take_trying(self, shards: set[int] | frozenset[int], why: str) -> None:
+        """Take ``shards`` if free; a failure (the broker is away) is logged and tried at the next look."""
+        try:
+            self._take_free_shards(shards, why)
+        except CrampWatchError as err:
+            log.error(
+                "could not take shard(s) %s: %s; trying again in %g s",
+                format_shard_set(shards),
+                err,
+                self.settings.standby_poll_s,
+            )
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: object, props: object) -> None:
         self._subscribed.set()
@@ -302,9 +415,20 @@ class DetectorService:
         The state file is opened first (a locked or broken one stops the service before it takes a frame).
         After the SUBACK, the streams are resumed from it (checkpoint and journal) before the worker takes
         any new frame; frames the broker delivers meanwhile wait in the inbox.
+
+        With sharding, each own shard whose lock is free is taken (:meth:`take_shards`); one that another
+        process serves (a standby took it over while this one was down) is taken when that process lets
+        it go, and the worker keeps looking (``standby_poll_s``), as it does for ``standby_for``.
         """
-        self.state = state_file(self.settings)
-        self.sinks.use_queue(self.state.pending)
+        if self.settings.shards:
+            directory = state_path(self.settings, 0).parent
+            where = f"in {directory / state_path(self.settings, 0).name.replace('-s0of', '-s<k>of')}"
+            self._queue = ShardedQueue(self.settings.shards, where)
+            self.sinks.use_queue(self._queue)
+            self._shards = frozenset()  # the shards taken below
+        else:
+            self.states[None] = StateStore(state_path(self.settings))
+            self.sinks.use_queue(self.states[None].pending)
         try:
             connect(self.client)
         except BaseException:
@@ -316,13 +440,43 @@ class DetectorService:
             topics = ", ".join(self.subscriptions()[:6]) + (" ..." if len(self.subscriptions()) > 6 else "")
             raise BrokerError(f"the broker did not confirm the subscription to {topics} within 10 s")
         self._check_sinks()
-        self._resume()
         if self.settings.shards:
-            self.take_shards(self.settings.shard_set)
-        log.info("subscribed to %s; taking frames", ", ".join(self.subscriptions()))
-        worker = threading.Thread(target=self._work, name="detector-worker", daemon=True)
-        worker.start()
-        return worker
+            try:
+                self._start_shards()
+            except BaseException:
+                self.close()
+                raise
+        else:
+            self._resume(self.states[None])
+        log.info("subscribed to %s; taking frames", ", ".join(self.subscriptions()) or "nothing yet")
+        self._worker = threading.Thread(target=self._work, name="detector-worker", daemon=True)
+        self._worker.start()
+        return self._worker
+
+    def _start_shards(self) -> None:
+        own = self.settings.shard_set
+        busy = own - self._take_free_shards(own, "one of its own shards")
+        poll = self.settings.standby_poll_s
+        self._next_poll = time.monotonic() + poll
+        if busy:
+            log.warning(
+                "shard(s) %s of %d are served by another process (their locks in %s are held): this process takes "
+                "each one when it is free again (looking every %g s)",
+                format_shard_set(busy),
+                self.settings.shards,
+                state_path(self.settings, min(busy)).parent,
+                poll,
+            )
+        standby = self.settings.standby_set - own
+        if standby:
+            log.info(
+                "standing by for shard(s) %s of %d: one whose process is gone (its lock in %s free at two looks, "
+                "%g s apart) is taken over",
+                format_shard_set(standby),
+                self.settings.shards,
+                state_path(self.settings, min(standby)).parent,
+                poll,
+            )
 
     def stop(self) -> None:
         self._stop.set()
@@ -337,9 +491,9 @@ class DetectorService:
         self._close_state()
 
     def _close_state(self) -> None:
-        if self.state is not None:
-            self.state.close()
-            self.state = None
+        for state in self.states.values():
+            state.close()
+        self.states.clear()
 
     def run_forever(self) -> int:
         """Serve until interrupted (exit code 0) or until the worker thread ends by itself (exit code 1).
@@ -408,6 +562,8 @@ class DetectorService:
                     break
                 if time.monotonic() >= self._next_eviction:
                     self._guarded(self.evict_idle)
+                if self.settings.shards:
+                    self._shard_chores()
                 if time.monotonic() >= next_beat:
                     self._guarded(self.beat)
                     next_beat = time.monotonic() + self.heartbeat_s
@@ -419,13 +575,35 @@ class DetectorService:
         finally:
             self._worker_done.set()
 
+    def _shard_chores(self) -> None:
+        """In the worker: take-over requests from other threads (take_shards), and the look at the locks."""
+        while True:
+            try:
+                wanted, done = self._requests.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                done.set_result(self._take_free_shards(wanted, "asked to"))
+            except BaseException as err:  # the caller of take_shards raises it
+                done.set_exception(err)
+        missing = (self.settings.shard_set | self.settings.standby_set) - set(self.shard_clients)
+        if missing and time.monotonic() >= self._next_poll:
+            self._guarded(self._poll_shards)
+
     # -- durability (detector/journal.py, docs/reliability.md) ---------------------------------------
 
     def _journal(self, topic: str) -> Callable[[str, bytes], None]:
-        """Where a message goes before it is handled: the journal for data frames, nowhere for the rest."""
-        if self.state is None or StreamTopic.parse(topic, self.settings.topic_prefix) is None:
+        """Where a message goes before it is handled: its shard's journal for data frames, nowhere for the rest."""
+        prefix, shard = self.settings.topic_prefix, None
+        if self.settings.shards:
+            found = parse_shard(topic, prefix)
+            if found is None:
+                return _nowhere
+            shard, prefix = found
+        state = self.states.get(shard)
+        if state is None or StreamTopic.parse(topic, prefix) is None:
             return _nowhere
-        return self.state.append
+        return state.append
 
     def _sync(self, *, final: bool = False) -> None:
         """Retry sinks that are due; commit (group commit) and acknowledge; checkpoint when due.
@@ -433,17 +611,22 @@ class DetectorService:
         A commit waits until the inbox is empty or ``commit_s`` has passed, so a burst costs a few fsyncs,
         not one per frame. The acknowledgements follow the commit, never precede it.
         """
-        state = self.state
-        if state is None:
+        states = list(self.states.values())  # one, or one per shard served
+        if not states:
             self._ack()
             return
-        state.begin()  # what the retry writes to the queue commits with the frames
+        for state in states:
+            state.begin()  # what the retry writes to the queue commits with the frames
         self.sinks.retry()
-        if final or self._inbox.empty() or state.commit_due():
-            state.commit()
+        if final or self._inbox.empty() or any(state.commit_due() for state in states):
+            for state in states:
+                state.commit()
             self._ack()
         now = time.monotonic()
-        if state.journal_rows and (final or now >= self._next_checkpoint or state.journal_bytes >= MAX_JOURNAL_BYTES):
+        journalled = sum(state.journal_bytes for state in states)
+        if any(state.journal_rows for state in states) and (
+            final or now >= self._next_checkpoint or journalled >= MAX_JOURNAL_BYTES
+        ):
             self._checkpoint()
 
     def _ack(self) -> None:
@@ -452,25 +635,32 @@ class DetectorService:
         self._unacked.clear()
 
     def _checkpoint(self) -> None:
-        """Save every live device's state and empty the journal, in one commit; then acknowledge."""
-        assert self.state is not None
+        """Save every live device's state and empty the journal, in one commit per file; then acknowledge.
+
+        With sharding each device goes to its shard's file, so the shard's next owner finds it there.
+        """
         self._next_checkpoint = time.monotonic() + self.settings.checkpoint_s
-        states: dict[tuple[str, str], bytes] = {}
+        states: dict[int | None, dict[tuple[str, str], bytes]] = {key: {} for key in self.states}
         for key, device in self.devices.items():
+            shard = shard_of(key[0], self.settings.shards) if self.settings.shards else None
             try:
-                states[key] = checkpoint.dump(device)
+                states[shard][key] = checkpoint.dump(device)
             except Exception as err:  # a bug; its stream then restarts afresh after a crash, as before
                 self.stats.internal_errors += 1
                 self._error_log.log(logging.ERROR, "%s/%s: its state could not be checkpointed", *key, exc_info=err)
-        self.state.save_checkpoint(states, checkpoint.fingerprint(self.model))
+        here = checkpoint.fingerprint(self.model)
+        for shard, state in self.states.items():
+            state.save_checkpoint(states[shard], here)
         self._ack()
 
-    def _resume(self) -> None:
-        """Load the checkpoint and replay the journal: the streams as the last run left them, to the frame."""
-        assert self.state is not None
+    def _resume(self, state: StateStore) -> None:
+        """Load ``state``'s checkpoint and replay its journal: the streams as the last run left them, to the frame.
+
+        With sharding, ``state`` is one shard's file, resumed when the shard is taken (at start or over).
+        """
         self._next_checkpoint = time.monotonic() + self.settings.checkpoint_s
-        written_by, states = self.state.load_checkpoint()
-        frames = self.state.journal_rows
+        written_by, states = state.load_checkpoint()
+        frames = state.journal_rows
         if not states and not frames:
             return
         here = checkpoint.fingerprint(self.model)
@@ -478,15 +668,16 @@ class DetectorService:
             log.warning(
                 "the saved stream state in %s was written by %s, and this is %s: discarded, so %d stream(s) in "
                 "progress restart at their next frame (%d journalled frames not replayed)",
-                self.state.path,
+                state.path,
                 written_by,
                 here,
                 len(states),
                 frames,
             )
-            self.state.discard_streams()
+            state.discard_streams()
             return
         now = time.monotonic()
+        loaded = 0
         for key, blob in states.items():
             try:
                 self.devices[key] = checkpoint.load(blob, self.model)
@@ -495,10 +686,11 @@ class DetectorService:
                 log.error("%s/%s: its saved state cannot be read; it restarts at its next frame", *key, exc_info=err)
                 continue
             self._last_seen[key] = now
+            loaded += 1
         log.info(
             "resuming %d stream(s) from the checkpoint in %s and replaying %d journalled frame(s)",
-            len(self.devices),
-            self.state.path,
+            loaded,
+            state.path,
             frames,
         )
         started = time.monotonic()
@@ -506,7 +698,7 @@ class DetectorService:
         try:
             # In rounds, as the worker takes live frames: one model call per round, not per frame.
             batch: list[tuple[str, bytes]] = []
-            for message in self.state.journal():
+            for message in state.journal():
                 batch.append(message)
                 if len(batch) >= MAX_BATCH_MESSAGES:
                     self._guarded(self.handle_batch, batch)

@@ -1,6 +1,6 @@
 """The retry queue of :class:`~detector.sinks.base.SinkSet`: items a sink could not take yet, oldest first.
 
-Two kinds, one interface (:class:`PendingQueue`):
+Three kinds, one interface (:class:`PendingQueue`):
 
 * :class:`MemoryQueue`, for a SinkSet on its own (offline tools, unit tests): lost with the process, so
   SinkSet dead-letters what is left in it at close.
@@ -9,6 +9,8 @@ Two kinds, one interface (:class:`PendingQueue`):
   item is on disk no later than the MQTT acknowledgement of the frame that produced it, survives a crash
   or a restart of the detector, and is sent again when the sink answers. Nothing is committed here: the
   owner of the connection commits (group commit, see the journal).
+* :class:`ShardedQueue`, for a sharded service: one :class:`SqliteQueue` per shard it serves, each in that
+  shard's state file, so queued items move with the shard.
 
 Items are stored as JSON of their dataclass fields (:func:`encode`), so a row can be read by a person
 (``sqlite3 detector-<client id>.db 'select body from pending'``) and by a later version of the detector.
@@ -21,6 +23,8 @@ import sqlite3
 from collections import deque
 from dataclasses import asdict
 from typing import Literal, Protocol
+
+from crampwatch.topics import shard_of
 
 from ..events import Event, Summary
 
@@ -123,3 +127,58 @@ class SqliteQueue:
 
     def count(self, sink: str, kind: Kind) -> int:
         return self._counts.get((sink, kind), 0)
+
+
+class ShardedQueue:
+    """The retry queue of a sharded detector: each item waits in the state file of its patient's shard.
+
+    So what a sink could not take moves with the shard: the process that takes a shard over (after its
+    owner died) sends what the owner had queued. Items are read shard by shard in a fixed order, so
+    :meth:`head` and :meth:`drop_head` see the same sequence, as SinkSet needs; the order across shards
+    does not matter (every item carries its own time).
+    """
+
+    durable = True
+
+    def __init__(self, shards: int, where: str) -> None:
+        self._shards = shards
+        self.where = where
+        self._queues: dict[int, SqliteQueue] = {}
+
+    def add(self, shard: int, queue: SqliteQueue) -> None:
+        """Hold the items of ``shard`` in ``queue`` from now on (the shard's state file, when it is taken)."""
+        self._queues = dict(sorted({**self._queues, shard: queue}.items()))
+
+    def remove(self, shard: int) -> None:
+        """Stop using the queue of ``shard`` (given back: its items stay in its file)."""
+        self._queues.pop(shard, None)
+
+    def push(self, sink: str, kind: Kind, items: list[Event] | list[Summary]) -> None:
+        by_shard: dict[int, list[Event | Summary]] = {}
+        for item in items:
+            shard = shard_of(item.patient, self._shards)
+            if shard not in self._queues:  # not expected: items come from the streams of served shards
+                shard = next(iter(self._queues))
+            by_shard.setdefault(shard, []).append(item)
+        for shard, part in by_shard.items():
+            self._queues[shard].push(sink, kind, part)  # type: ignore[arg-type]
+
+    def head(self, sink: str, kind: Kind, limit: int) -> list[Event | Summary]:
+        items: list[Event | Summary] = []
+        for queue in self._queues.values():
+            if len(items) >= limit:
+                break
+            if queue.count(sink, kind):
+                items += queue.head(sink, kind, limit - len(items))
+        return items
+
+    def drop_head(self, sink: str, kind: Kind, count: int) -> None:
+        for queue in self._queues.values():
+            if count <= 0:
+                break
+            n = min(count, queue.count(sink, kind))
+            queue.drop_head(sink, kind, n)
+            count -= n
+
+    def count(self, sink: str, kind: Kind) -> int:
+        return sum(queue.count(sink, kind) for queue in self._queues.values())

@@ -60,7 +60,7 @@ def _service(tmp: Path, broker: MosquittoServer, model: Model, name: str, own: s
         publish_events=False,
         events_file=tmp / f"events-{name}.jsonl",
         dead_letter_file=tmp / f"dead-{name}.jsonl",
-        state_dir=tmp / f"state-{name}",
+        state_dir=tmp / "state",  # shared: a shard's state moves with its lock
     )
     return DetectorService(settings, model, heartbeat_s=3600)
 
@@ -134,8 +134,7 @@ def test_a_stopped_process_shards_move_to_another_with_the_frames_sent_meanwhile
     """Process a stops; b takes over its shards and gets, from their sessions, every frame sent meanwhile.
 
     Patients a had finished, and patients whose nights were all sent after a stopped, are exact. (A stream
-    half way through when its process dies needs the stream checkpoints to continue exactly; see
-    docs/scaling.md.)
+    half way through when its process dies continues from the shard's state file: test_failover.py.)
     """
     patients = [f"p{i:02d}" for i in range(12)]
     a_patients = [p for p in patients if shard_of(p, SHARDS) < 2]

@@ -14,7 +14,7 @@ import collector.cli
 from collector.config import CollectorSettings
 from crampwatch import settings as settings_mod
 from crampwatch.errors import ConfigError
-from crampwatch.mqtt import make_client, read_password_file
+from crampwatch.mqtt import BrokerAddress, make_client, read_password_file, with_username
 from detector.config import DetectorSettings
 
 
@@ -135,3 +135,18 @@ def test_unloadable_tls_files_are_a_config_error_naming_the_settings(tmp_path: P
     cfg = _load(mqtt_url="mqtts://h:8883", mqtt_ca_file=ca)
     with pytest.raises(ConfigError, match=f"mqtt_ca_file {ca}"):
         make_client(cfg.mqtt_url, "x", access=cfg.mqtt_access)
+
+
+def test_a_shard_logs_in_as_its_own_account_with_the_process_password() -> None:
+    """--shard-accounts: shard k's client logs in as <client id>-s<k>; the password and address stay."""
+    url = with_username("mqtts://detector-a:p%40ss%2Fw@broker.example.org:8883", "detector-s3")
+    address = BrokerAddress.parse(url)
+    assert (address.username, address.password, address.host, address.port) == (
+        "detector-s3",
+        "p@ss/w",
+        "broker.example.org",
+        8883,
+    )
+    assert BrokerAddress.parse(with_username("mqtt://h", "a/b")).username == "a/b"
+    with pytest.raises(ConfigError, match="shard accounts are the accounts of shards"):
+        settings_mod.load(DetectorSettings, env={"CRAMP_SHARD_ACCOUNTS": "true"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,14 +16,17 @@ import pytest
 from influxdb_client.rest import ApiException
 
 from crampwatch.errors import SinkError
+from crampwatch.filelock import lock_is_free
+from crampwatch.topics import shard_of
 from detector.config import DetectorSettings
 from detector.events import Event, Summary
-from detector.journal import StateError, StateStore
+from detector.journal import StateBusyError, StateError, StateStore
 from detector.model import Model
 from detector.service import DetectorService
 from detector.sinks import DeadLetterFile, JsonlSink, SinkSet, SinkSetupError
 from detector.sinks import base as sinks_base
 from detector.sinks.influx import sink_error
+from detector.sinks.queue import ShardedQueue
 
 
 def event(onset_s: float, subtype: str = "") -> Event:
@@ -338,3 +342,63 @@ def test_the_state_file_is_one_detectors_and_a_checkpoint_empties_the_journal(tm
         assert [payload for _, payload in store.journal()] == [b"three"]  # close commits
     finally:
         store.close()
+
+
+def test_a_sharded_queue_keeps_each_item_in_its_patients_shard_file(tmp_path: Path) -> None:
+    """With sharding, queued points move with their shard: its next owner finds them in the shard's file."""
+    patients = [f"p{i}" for i in range(12)]
+    shard = {p: shard_of(p, 2) for p in patients}
+    assert set(shard.values()) == {0, 1}
+    stores = {k: StateStore(tmp_path / f"detector-x-s{k}of2.db") for k in (0, 1)}
+    queue = ShardedQueue(2, "in test")
+    for k, store in stores.items():
+        queue.add(k, store.pending)
+    sink = ScriptedSink()
+    sink.down = True
+    sinks = SinkSet([sink], queue=queue)
+    events = [replace(event(float(i)), patient=p) for i, p in enumerate(patients)]
+    sinks.write(events, [])
+    assert queue.count("scripted", "event") == 12
+    for k, store in stores.items():
+        assert [e.patient for e in store.pending.head("scripted", "event", 99)] == [
+            p for p in patients if shard[p] == k
+        ]
+    # head and drop_head walk the shards in the same order, as SinkSet's flush needs.
+    first = queue.head("scripted", "event", 5)
+    queue.drop_head("scripted", "event", 5)
+    assert first + queue.head("scripted", "event", 99) == sorted(events, key=lambda e: shard[e.patient])
+    for store in stores.values():
+        store.close()
+
+    # Another process takes only shard 1 over: it sends shard 1's items, and shard 0's stay in their file.
+    taken = ShardedQueue(2, "in test")
+    store = StateStore(tmp_path / "detector-x-s1of2.db")
+    taken.add(1, store.pending)
+    recovered = ScriptedSink()
+    sinks = SinkSet([recovered], queue=taken)
+    sinks.retry()
+    assert {e.patient for e in recovered.events.values()} == {p for p in patients if shard[p] == 1}
+    assert taken.count("scripted", "event") == 0
+    store.close()
+
+
+def test_a_shard_lock_is_seen_free_only_when_no_process_holds_it(tmp_path: Path) -> None:
+    path = tmp_path / "detector-x-s0of2.db"
+    assert lock_is_free(path)
+    store = StateStore(path)
+    assert not lock_is_free(path)
+    with pytest.raises(StateBusyError):
+        StateStore(path)
+    store.close()
+    assert lock_is_free(path)
+
+
+def test_standby_for_reads_all_a_range_or_nothing() -> None:
+    assert DetectorSettings(shards=8, standby_for="all").standby_set == frozenset(range(8))
+    assert DetectorSettings(shards=8, standby_for="2-3,6").standby_set == {2, 3, 6}
+    assert DetectorSettings(shards=8).standby_set == frozenset()
+    assert DetectorSettings(shards=8, own_shards="all").shard_set == frozenset(range(8))
+    with pytest.raises(ValueError, match=r"standby for '9'.*outside 0-7"):
+        DetectorSettings(shards=8, standby_for="9")
+    with pytest.raises(ValueError, match="standby for 'all' given without shards"):
+        DetectorSettings(standby_for="all")
