@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from .episodes import EPS_UV as EPISODE_EPS_UV
 from .episodes import discharge_floor
 from .events import Event, Summary
 from .features import ACC_NAMES, EMG_NAMES, NAMES, acc_window_features, context_features, emg_window_features
@@ -437,8 +438,11 @@ class DevicePipeline:
             lead = self._precursor_lead(start, stop, involuntary)
             # The cramp episode level (episodes.py) follows the discharge floor relative to the resting
             # baseline the pipeline already keeps.
-            floor = discharge_floor(h.rows(start, stop, "seg_rms"), h.rows(start, stop, "baseline"))
-            segments = self._segmenter.push(probs, h.rows(start, stop, "peak"), valid, lead, floor)
+            baseline = h.rows(start, stop, "baseline")
+            floor = discharge_floor(h.rows(start, stop, "seg_rms"), baseline)
+            # ...and an episode keeps the rest it began with (a long cramp fills the baseline's history).
+            rest = np.log(baseline + EPISODE_EPS_UV)
+            segments = self._segmenter.push(probs, h.rows(start, stop, "peak"), valid, lead, floor, rest)
             out.events.extend(self._to_events(segments))
             lms = self._plm.push(h.rows(start, stop, "seg_rms"), h.rows(start, stop, "baseline"), not_plm)
             out.events.extend(self._plm_events(lms))

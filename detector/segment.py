@@ -98,12 +98,14 @@ class Segmenter:
         valid: npt.NDArray[np.bool_],
         lead_s: FloatArray | None = None,
         floor: FloatArray | None = None,
+        rest: FloatArray | None = None,
     ) -> list[Segment]:
         """Windows ``next..next+n-1``: ``probs (n, len(types))``, ``peak_uv (n,)``, ``valid (n,)``.
 
         ``lead_s`` (optional) is, per window, how long a low-level tone had been rising just before it.
         ``floor`` (optional) is the discharge floor ``(n, channels)`` (:func:`episodes.discharge_floor`);
-        without it there is no episode level.
+        without it there is no episode level. ``rest`` (optional) is the log of the resting baseline
+        ``(n, channels)`` in µV that ``floor`` is relative to: an episode keeps the rest it began with.
         """
         out: list[Segment] = []
         total = np.where(valid, probs.sum(axis=1), 0.0)
@@ -117,16 +119,17 @@ class Segmenter:
             else:
                 self._run_start = None
             f = floor[i] if floor is not None and valid[i] else _NO_FLOOR
+            r = rest[i] if rest is not None and floor is not None and valid[i] else None
             if self._open:
                 if p >= self.rules.off:
                     self._extend(k, probs[i], peak_uv[i])
                     self._n_on += 1
                     if self._episode is not None:
-                        self._episode.observe(f)
+                        self._episode.observe(f, r)
                 else:
                     held, bridging = False, False
                     if self._episode is not None and self._in_episode():
-                        held, bridging = self._episode.step(f, (k - self._last - 1) * self.hop_s)
+                        held, bridging = self._episode.step(f, (k - self._last - 1) * self.hop_s, r)
                     if held:
                         self._last = k
                         self._n_held += 1
@@ -143,7 +146,7 @@ class Segmenter:
                 self._n_held = 0
                 if self._episode is not None:
                     self._episode.reset()
-                    self._episode.observe(f)
+                    self._episode.observe(f, r)
                 # The windows of the run before reaching `on` belong to the event; their
                 # probabilities are not kept, so this window stands in for them.
                 self._sum += probs[i] * n_back
