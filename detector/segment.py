@@ -13,7 +13,7 @@ counted as *interrupted*, and do not enter the type and confidence means.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +52,9 @@ class Segment:
     #: "final" (closed), "open" (announced while it goes on: ``last`` is the newest window so far) or
     #: "cancelled" (an announced run that closed too short for its type, or as another type).
     state: str = "final"
+    #: A final segment that was announced "open" while it went on (so withdrawing it needs a cancellation).
+    #: Bookkeeping of the live path, not part of what was found: left out of comparisons.
+    announced: bool = field(default=False, compare=False)
 
 
 class Segmenter:
@@ -194,7 +197,12 @@ class Segmenter:
             out.append(Segment(announced, self._first, self._last, float(mean[best]), self._peak, state="cancelled"))
         if duration < self._min_s.get(kind, 0.0):
             return out
-        out.append(Segment(kind, self._first, self._last, float(mean[best]), self._peak, self._lead, interrupted))
+        out.append(
+            Segment(
+                kind, self._first, self._last, float(mean[best]), self._peak, self._lead, interrupted,
+                announced=announced is not None,
+            )
+        )  # fmt: skip
         return out
 
     def finish(self) -> list[Segment]:
