@@ -23,6 +23,13 @@ the **discharge floor** stays up:
   goes on under it.
 - it "stays up" while it is at least ``rel_fraction`` of the episode's own level (the mean floor over the
   windows the model called involuntary) and at least ``floor_min_ratio`` x rest (``EpisodeRules``).
+- "rest" is the resting baseline as it was when the episode began, not the running one: the pipeline's
+  baseline is the 20th percentile of the last 30 minutes, so once a cramp fills more than 80 % of that
+  history (a 6-minute cramp after 1.5 minutes of rest at the start of a recording, or any cramp longer than
+  6 minutes in a night: cramps last 30 s-10 min, self-reported mean 8-9 min, physiology.md §1-2) the
+  baseline *becomes* the cramp. The discharge then looks like rest relative to it although it has not
+  changed. The cramp is not rest, so the episode keeps the rest it started from (per channel, the lowest
+  baseline seen since the episode began, so a baseline that falls is followed).
 
 The floor holds the episode only without a break longer than ``hold_gap_s`` (0.5 s), unless it stays above
 ``floor_min_ratio`` x rest through the break (a partial relief, bridged up to ``max_dip_s``): the
@@ -101,10 +108,24 @@ class CrampEpisode:
         self._n = 0
         self._channel = 0
         self._dip_min = math.inf  # lowest floor since the episode's last window
+        self._rest: FloatArray | None = None  # per channel, log of the lowest resting baseline in the episode
 
-    def observe(self, floor: FloatArray) -> None:
-        """A window the model called involuntary (``floor`` per channel): part of the cramp's own level."""
+    def _from_rest(self, floor: FloatArray, rest: FloatArray | None) -> FloatArray:
+        """``floor`` (log ratio to the running baseline ``rest``, in log µV) as a log ratio to the episode's
+        rest: the baseline when it began, or lower if it has fallen since."""
+        if rest is None or rest.shape != floor.shape or not np.all(np.isfinite(rest)):
+            return floor
+        self._rest = rest.copy() if self._rest is None else np.minimum(self._rest, rest)
+        out: FloatArray = floor + (rest - self._rest)
+        return out
+
+    def observe(self, floor: FloatArray, rest: FloatArray | None = None) -> None:
+        """A window the model called involuntary (``floor`` per channel): part of the cramp's own level.
+
+        ``rest``: the log of the running resting baseline per channel (µV) that ``floor`` is relative to.
+        """
         self._dip_min = math.inf
+        floor = self._from_rest(floor, rest)
         if np.all(np.isfinite(floor)):
             self._sum = floor.copy() if self._sum is None else self._sum + floor
             self._n += 1
@@ -122,13 +143,14 @@ class CrampEpisode:
         """Since the episode's last window, ``gap_s`` ago, the discharge has only partly relieved."""
         return gap_s <= self.rules.max_dip_s and self._dip_min >= self._min_log
 
-    def step(self, floors: FloatArray, gap_s: float) -> tuple[bool, bool]:
-        """A window the model did not call involuntary (``floors`` per channel), ``gap_s`` after the
-        episode's last window.
+    def step(self, floors: FloatArray, gap_s: float, rest: FloatArray | None = None) -> tuple[bool, bool]:
+        """A window the model did not call involuntary (``floors`` per channel, relative to the running
+        baseline ``rest`` as in :meth:`observe`), ``gap_s`` after the episode's last window.
 
         Returns (held: the window belongs to the episode, bridging: a partial relief is still going on,
         so the episode must not be closed yet).
         """
+        floors = self._from_rest(floors, rest)
         floor = float(floors[self._channel]) if floors.shape[0] > self._channel else -math.inf
         if not math.isfinite(floor):
             floor = -math.inf

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from .episodes import EPS_UV as EPISODE_EPS_UV
 from .episodes import discharge_floor
 from .events import Event, Summary
 from .features import ACC_NAMES, EMG_NAMES, NAMES, acc_window_features, context_features, emg_window_features
@@ -34,7 +35,7 @@ from .features.context import FUTURE, PAST
 from .model import Model
 from .plm import LegMovement, PlmScorer
 from .segment import Segment, Segmenter, SegmentRules
-from .subtype import classify, span_from_windows
+from .subtype import Decision, classify, span_from_windows
 from .windows import AccWindower, EmgWindower, EmgWindows
 
 log = logging.getLogger(__name__)
@@ -437,8 +438,11 @@ class DevicePipeline:
             lead = self._precursor_lead(start, stop, involuntary)
             # The cramp episode level (episodes.py) follows the discharge floor relative to the resting
             # baseline the pipeline already keeps.
-            floor = discharge_floor(h.rows(start, stop, "seg_rms"), h.rows(start, stop, "baseline"))
-            segments = self._segmenter.push(probs, h.rows(start, stop, "peak"), valid, lead, floor)
+            baseline = h.rows(start, stop, "baseline")
+            floor = discharge_floor(h.rows(start, stop, "seg_rms"), baseline)
+            # ...and an episode keeps the rest it began with (a long cramp fills the baseline's history).
+            rest = np.log(baseline + EPISODE_EPS_UV)
+            segments = self._segmenter.push(probs, h.rows(start, stop, "peak"), valid, lead, floor, rest)
             out.events.extend(self._to_events(segments))
             lms = self._plm.push(h.rows(start, stop, "seg_rms"), h.rows(start, stop, "baseline"), not_plm)
             out.events.extend(self._plm_events(lms))
@@ -504,7 +508,17 @@ class DevicePipeline:
             lead = seg.lead_s if seg.type == "cramp" and seg.lead_s >= PRECURSOR_MIN_S else 0.0
             interrupted = seg.interrupted * hop
             # An open spasm is still growing: its subtype is judged once, on the whole of it.
-            subtype = self._spasm_subtype(seg) if seg.type == "spasm" and seg.state == "final" else ""
+            subtype, state = "", seg.state
+            if seg.type == "spasm" and seg.state == "final":
+                decision = self._spasm_subtype(seg)
+                subtype = decision.subtype
+                if not decision.spasm:
+                    # Its EMG fits no spasm subtype (subtype.py: jerks at a voluntary rhythm): no spasm. Live,
+                    # whoever heard of it as an open event hears it is withdrawn.
+                    log.debug("spasm %.1f-%.1f s dropped: %s", onset, offset, decision.reason)
+                    if not seg.announced:
+                        continue
+                    state = "cancelled"
             events.append(
                 self._event(
                     seg.type,
@@ -515,16 +529,17 @@ class DevicePipeline:
                     precursor_s=lead,
                     interrupted_s=interrupted,
                     subtype=subtype,
-                    state=seg.state,
+                    state=state,
                 )
             )
         return events
 
-    def _spasm_subtype(self, seg: Segment) -> str:
-        """Tonic, clonus, flexor, extensor or myoclonic (subtype.py), from the windows still in the history."""
+    def _spasm_subtype(self, seg: Segment) -> Decision:
+        """Tonic, clonus, flexor, extensor or myoclonic, or no spasm at all (subtype.py), from the windows
+        still in the history."""
         assert self.emg is not None
         span = span_from_windows(self._history, seg.first, seg.last, self.emg.seg_s, self.emg.hop_s)
-        return classify(span).subtype
+        return classify(span)
 
     def _plm_events(self, lms: list[LegMovement]) -> list[Event]:
         return [self._event("plm", lm.onset_s, lm.offset_s, 1.0, lm.peak_uv) for lm in lms]

@@ -13,7 +13,7 @@ counted as *interrupted*, and do not enter the type and confidence means.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +52,9 @@ class Segment:
     #: "final" (closed), "open" (announced while it goes on: ``last`` is the newest window so far) or
     #: "cancelled" (an announced run that closed too short for its type, or as another type).
     state: str = "final"
+    #: A final segment that was announced "open" while it went on (so withdrawing it needs a cancellation).
+    #: Bookkeeping of the live path, not part of what was found: left out of comparisons.
+    announced: bool = field(default=False, compare=False)
 
 
 class Segmenter:
@@ -98,12 +101,14 @@ class Segmenter:
         valid: npt.NDArray[np.bool_],
         lead_s: FloatArray | None = None,
         floor: FloatArray | None = None,
+        rest: FloatArray | None = None,
     ) -> list[Segment]:
         """Windows ``next..next+n-1``: ``probs (n, len(types))``, ``peak_uv (n,)``, ``valid (n,)``.
 
         ``lead_s`` (optional) is, per window, how long a low-level tone had been rising just before it.
         ``floor`` (optional) is the discharge floor ``(n, channels)`` (:func:`episodes.discharge_floor`);
-        without it there is no episode level.
+        without it there is no episode level. ``rest`` (optional) is the log of the resting baseline
+        ``(n, channels)`` in µV that ``floor`` is relative to: an episode keeps the rest it began with.
         """
         out: list[Segment] = []
         total = np.where(valid, probs.sum(axis=1), 0.0)
@@ -117,16 +122,17 @@ class Segmenter:
             else:
                 self._run_start = None
             f = floor[i] if floor is not None and valid[i] else _NO_FLOOR
+            r = rest[i] if rest is not None and floor is not None and valid[i] else None
             if self._open:
                 if p >= self.rules.off:
                     self._extend(k, probs[i], peak_uv[i])
                     self._n_on += 1
                     if self._episode is not None:
-                        self._episode.observe(f)
+                        self._episode.observe(f, r)
                 else:
                     held, bridging = False, False
                     if self._episode is not None and self._in_episode():
-                        held, bridging = self._episode.step(f, (k - self._last - 1) * self.hop_s)
+                        held, bridging = self._episode.step(f, (k - self._last - 1) * self.hop_s, r)
                     if held:
                         self._last = k
                         self._n_held += 1
@@ -143,7 +149,7 @@ class Segmenter:
                 self._n_held = 0
                 if self._episode is not None:
                     self._episode.reset()
-                    self._episode.observe(f)
+                    self._episode.observe(f, r)
                 # The windows of the run before reaching `on` belong to the event; their
                 # probabilities are not kept, so this window stands in for them.
                 self._sum += probs[i] * n_back
@@ -191,7 +197,12 @@ class Segmenter:
             out.append(Segment(announced, self._first, self._last, float(mean[best]), self._peak, state="cancelled"))
         if duration < self._min_s.get(kind, 0.0):
             return out
-        out.append(Segment(kind, self._first, self._last, float(mean[best]), self._peak, self._lead, interrupted))
+        out.append(
+            Segment(
+                kind, self._first, self._last, float(mean[best]), self._peak, self._lead, interrupted,
+                announced=announced is not None,
+            )
+        )  # fmt: skip
         return out
 
     def finish(self) -> list[Segment]:

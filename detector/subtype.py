@@ -18,6 +18,11 @@ rule that holds decides:
    them (contrast >= ``JERK_CONTRAST``): one or more bursts, none longer than ``JERK_MAX_S``, or a series
    (0.3-0.5 Hz, which the segmenter joins into one spasm, events.md) of typically short bursts with the
    EMG active at most ``SERIES_MAX_ACTIVE`` of the event.
+   Jerks that recur faster than that, at a median interval under ``SERIES_MIN_INTERVAL_S`` (0.5 Hz less
+   a tenth), are **not a spasm** (``Decision.spasm`` False; the pipeline drops the event): short bursts at
+   0.55-4.5 Hz are no subtype of events.md, neither spinal myoclonus (0.3-0.5 Hz) nor clonus (4.7-7 Hz),
+   but the rhythm of stepping (1-2 Hz), rubbing (1-3 Hz) and restless high-frequency leg movements
+   (physiology.md §1, §5), all voluntary or look-alikes (events.md: not events).
 4. **flexor / extensor by a jerk** (needs the accelerometer): a jerk of at least ``JERK_MIN_G`` (SD of
    |acc| over a 2 s window; flexor jerks are 0.3-2 g) within ``MOVE_WITHIN_S`` of the onset: the spasm
    moves the leg, so the movement starts with it (unlike a turn during a long tonic spasm). Which way:
@@ -81,6 +86,9 @@ JERK_CONTRAST = 1.7  # (tuned) the jerks' level over the envelope between them (
 # A series at 0.3-0.5 Hz of jerks of at most 300 ms is active at most ~15 % of the time; a tonic spasm's
 # envelope, even when weak and broken up by the threshold, is active most of it.
 SERIES_MAX_ACTIVE = 0.25  # (tuned)
+# Spinal myoclonus recurs at 0.3-0.5 Hz (Calancie 2006, physiology.md §3): jerk onsets >= 2 s apart. A tenth
+# off for the onset read on 50 ms segments and for beat-to-beat variation of the rate.
+SERIES_MIN_INTERVAL_S = 0.9 / 0.5
 # Flexor / extensor.
 MOVE_MIN_DEG = 10.0  # (tuned) flexor 20-90 deg; the 2 s ACC window averages a 0.2-1 s turn down to about half
 JERK_MIN_G = 0.05  # a 0.3-2 g jerk lasting 0.2-1 s, as the SD of |acc| over the 2 s ACC window
@@ -144,6 +152,9 @@ class Decision:
     held_deg: float = math.nan
     return_g: float = math.nan
     contrast: float = math.nan
+    jerk_interval_s: float = math.nan  # median interval between burst onsets (nan with fewer than 2 bursts)
+    #: False: the EMG fits no spasm subtype (jerks at a voluntary rhythm): the event is not a spasm.
+    spasm: bool = True
 
 
 def span_from_windows(table: Windows, first: int, last: int, seg_s: float, hop_s: float) -> SpasmSpan:
@@ -180,22 +191,31 @@ def classify(span: SpasmSpan) -> Decision:
     rel = span.envelope / (span.baseline + 1e-3)
     channel = int(np.argmax(np.mean(np.log(rel + 1e-3), axis=0)))  # the channel the spasm is strongest on
     share = clonus_share(span.envelope[:, channel], span.seg_s) if span.duration_s >= CLONUS_MIN_S else math.nan
-    bursts, contrast = bursts_s(rel[:, channel], span.seg_s)
+    bursts, contrast, onsets = burst_runs(rel[:, channel], span.seg_s)
+    interval = float(np.median(np.diff(onsets))) if len(onsets) >= 2 else math.nan
     longest = max(bursts) if bursts else 0.0
     typical = float(np.median(bursts)) if bursts else 0.0
     active = sum(bursts) / (span.envelope.shape[0] * span.seg_s)
     moved = _movement(span)
     m = Decision(
         "", "", share, longest, len(bursts), moved["moved_deg"], moved["jerk_g"], moved["sagittal_deg"],
-        moved["held_deg"], moved["return_g"], contrast,
+        moved["held_deg"], moved["return_g"], contrast, interval,
     )  # fmt: skip
     if m.moved_deg >= MOVE_MIN_DEG:
         return _flexor_or_extensor(m, f"the shank turned {m.moved_deg:.0f} deg at the onset")
     if share >= CLONUS_MIN_SHARE:
         return replace(m, subtype="clonus", reason=f"EMG envelope beats at 4.5-7.5 Hz ({share:.0%} of its modulation)")
-    if contrast >= JERK_CONTRAST and JERK_MIN_S <= longest <= JERK_MAX_S:
+    jerks = contrast >= JERK_CONTRAST and JERK_MIN_S <= longest <= JERK_MAX_S
+    series = contrast >= JERK_CONTRAST and len(bursts) >= 2 and typical <= JERK_MAX_S and active <= SERIES_MAX_ACTIVE
+    if (jerks or series) and interval < SERIES_MIN_INTERVAL_S:
+        reason = (
+            f"{len(bursts)} jerks every {interval:.2f} s: faster than spinal myoclonus (0.3-0.5 Hz), slower than"
+            " clonus; a voluntary rhythm (stepping, rubbing), not a spasm"
+        )
+        return replace(m, subtype="", reason=reason, spasm=False)
+    if jerks:
         return replace(m, subtype="myoclonic", reason=f"{len(bursts)} jerk(s) of at most {longest:.2f} s")
-    if contrast >= JERK_CONTRAST and len(bursts) >= 2 and typical <= JERK_MAX_S and active <= SERIES_MAX_ACTIVE:
+    if series:
         reason = f"a series of {len(bursts)} jerks (median {typical:.2f} s), EMG active {active:.0%} of the time"
         return replace(m, subtype="myoclonic", reason=reason)
     if span.gravity is None:
@@ -235,7 +255,15 @@ def clonus_share(env: FloatArray, seg_s: float) -> float:
 
 
 def bursts_s(rel: FloatArray, seg_s: float) -> tuple[list[float], float]:
-    """Durations of the EMG bursts in an envelope given relative to rest, and their contrast.
+    """Durations of the EMG bursts in an envelope given relative to rest, and their contrast (see
+    :func:`burst_runs`)."""
+    lengths, contrast, _ = burst_runs(rel, seg_s)
+    return lengths, contrast
+
+
+def burst_runs(rel: FloatArray, seg_s: float) -> tuple[list[float], float, list[float]]:
+    """Durations of the EMG bursts in an envelope given relative to rest, their contrast, and their onsets
+    (seconds from the envelope's start).
 
     A burst is a run of 50 ms segments at least ``ACTIVE_RATIO`` x rest and ``BURST_FRACTION`` of the
     event's high level (its 95th percentile), with dips of up to ``BRIDGE_S`` bridged (a jerk's or a weak
@@ -244,7 +272,7 @@ def bursts_s(rel: FloatArray, seg_s: float) -> tuple[list[float], float]:
     discharge.
     """
     if rel.shape[0] == 0:
-        return [], math.nan
+        return [], math.nan, []
     level = float(np.percentile(rel, 95))
     active = rel >= max(ACTIVE_RATIO, BURST_FRACTION * level)
     bridge = round(BRIDGE_S / seg_s)
@@ -257,7 +285,7 @@ def bursts_s(rel: FloatArray, seg_s: float) -> tuple[list[float], float]:
         active[a:b] = True
     quiet = rel[~active]
     contrast = level / float(np.median(quiet)) if quiet.size else 1.0
-    return [float(n) * seg_s for n in lasts - firsts], contrast
+    return [float(n) * seg_s for n in lasts - firsts], contrast, [float(a) * seg_s for a in firsts]
 
 
 def _movement(span: SpasmSpan) -> dict[str, float]:

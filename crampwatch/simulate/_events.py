@@ -290,8 +290,10 @@ class Cramp(Event):
         self.n_mu = int(r.integers(30, 70))
         self.drift = r.uniform(0.05, 0.2)
         self.xtalk = r.uniform(0.1, 0.2)
-        self.tilt = r.uniform(1.0, 8.0)
-        self.tremor = r.uniform(0.003, 0.03)
+        self.tilt = r.uniform(*ev.cramp_tilt_deg)
+        self.tremor = r.uniform(*ev.cramp_tremor_g)
+        if ev.still_prob > 0 and self.rng(7).random() < ev.still_prob:  # its own stream: nothing else moves
+            self.tilt = self.tremor = 0.0
 
     def is_scored(self) -> bool:
         return True
@@ -597,6 +599,8 @@ class Spasm(Event):
         self.bursts = np.zeros(0)
         self.burst_amp = np.zeros(0)
         self.clonus_g = r.uniform(0.05, 0.5)
+        self.tremor_g = ev.tonic_tremor_g  # a tonic spasm's shank tremor, drawn in acc()
+        self.still = ev.still_prob > 0 and self.rng(7).random() < ev.still_prob  # its own stream, as Cramp's
         rise_fast = log_uniform(r, *ev.spasm_rise_s)
         #: tonic spasms often shift the leg, which stays shifted (0 = no posture change)
         self.tonic_rot = r.uniform(10.0, 60.0) * r.choice([-1.0, 1.0]) if r.random() < ev.tonic_move_prob else 0.0
@@ -714,7 +718,9 @@ class Spasm(Event):
                 out += transient(r, t, s + w / 2, w + 0.15, r.uniform(0.05, 0.5), (2.0, 15.0), fs)
         else:
             env = np.interp(t, self.kt, self.ka, left=0.0, right=0.0)
-            out += band_noise(r, t.size, fs, 3.0, 12.0, 3) * r.uniform(0.005, 0.03) * env[:, None]
+            noise = band_noise(r, t.size, fs, 3.0, 12.0, 3)  # drawn before the level, as always
+            tremor = r.uniform(*self.tremor_g)
+            out += noise * (0.0 if self.still else tremor) * env[:, None]
             if self.tonic_rot != 0.0:
                 peak = 0.3 * self.jerk
                 out += transient(r, t, self.on + 0.1 + self.move_time / 2, self.move_time + 0.2, peak, (1.0, 15.0), fs)

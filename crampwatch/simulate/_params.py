@@ -71,6 +71,15 @@ class EventRanges:
     tonic_move_prob: float = 0.4
     #: Isolated (non-periodic) leg movements per hour, labelled ``leg_movement``.
     lm_per_h: float = 2.0
+    #: The shank during a cramp (from its onset) and a tonic spasm: physiology.md §1 gives only upper bounds
+    #: for a cramp (tilt < 10 deg, tremor < 0.05 g) and no ACC signature for a tonic spasm (a co-contraction
+    #: stiffens the ankle rather than moving it). ``still_prob``: the share of them with a shank that does
+    #: not move at all (no tilt, no tremor), drawn apart from every other draw so the rest of a night is
+    #: the same whatever it is.
+    cramp_tilt_deg: tuple[float, float] = (1.0, 8.0)
+    cramp_tremor_g: tuple[float, float] = (0.003, 0.03)
+    tonic_tremor_g: tuple[float, float] = (0.005, 0.03)
+    still_prob: float = 0.0
 
 
 TRAIN_EVENTS = EventRanges(
@@ -103,6 +112,12 @@ TRAIN_EVENTS = EventRanges(
     myoclonic_jerks=(2, 15),
     tonic_move_prob=0.5,
     lm_per_h=4.0,
+    # The model trained without this called a cramp or tonic spasm on a perfectly still shank "other": the
+    # training world always added tremor, so a still shank had come to mean "not involuntary".
+    cramp_tilt_deg=(0.0, 10.0),
+    cramp_tremor_g=(0.0, 0.05),
+    tonic_tremor_g=(0.0, 0.05),
+    still_prob=0.3,
 )
 
 

@@ -82,6 +82,26 @@ def test_a_short_run_is_not_an_episode() -> None:
     assert _segments(p, floor, [p.shape[0]], SegmentRules()) == []
 
 
+def test_an_episode_keeps_the_rest_it_began_with() -> None:
+    """A long cramp fills the running baseline's 30-minute history: the baseline rises to the cramp.
+
+    The pipeline's baseline is the 20th percentile of the last 30 minutes, so once the cramp fills 80 % of
+    that history the discharge looks like rest relative to it (the floor falls to 0) and the model, whose
+    features are relative to that baseline, stops calling it. The discharge has not changed, so the
+    episode, which measures it against the rest it began with, holds it to its end.
+    """
+    p, floor = _sequence()
+    rest = np.zeros_like(floor)  # log baseline (µV): 1 µV...
+    rest[150:, 0] = CRAMP  # ...until the baseline has become the cramp itself, 55 s in
+    seen = floor - rest  # the floor relative to the running baseline, as the pipeline gives it
+    seg = Segmenter(("cramp", "spasm"), HOP, SegmentRules())
+    out = seg.push(p, np.ones(p.shape[0]), np.ones(p.shape[0], dtype=bool), None, seen, rest) + seg.finish()
+    assert [(s.type, s.first, s.last) for s in out] == [("cramp", 40, 279)]
+    # without the rest, the running baseline's view ends it where the baseline caught up
+    alone = _segments(p, seen, [p.shape[0]], SegmentRules())
+    assert [(s.type, s.first, s.last) for s in alone] == [("cramp", 40, 149)]
+
+
 def test_discharge_floor_ignores_bursts_with_gaps() -> None:
     rest = np.ones((1, 10, 2))
     steady = np.full((1, 10, 2), 40.0)

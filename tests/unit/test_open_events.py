@@ -5,8 +5,16 @@ The offline path never announces, so its segments (and the golden events) are un
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pytest
+
+from detector.features import NAMES
+from detector.model import Model
+from detector.pipeline import DevicePipeline
 from detector.segment import Segment, Segmenter
 
 TYPES = ("cramp", "spasm")
@@ -50,3 +58,40 @@ def test_without_announcing_the_segments_are_the_final_ones_alone() -> None:
     with_open = [s for s in _run(rows) if s.state == "final"]
     assert with_open == _run(rows, announce_after=None)
     assert all(s.state == "final" for s in _run(rows, announce_after=None))
+
+
+# -- a spasm the subtype rules reject (jerks at a voluntary rhythm), through the whole pipeline -------------
+
+
+@dataclass(frozen=True)
+class _BurstsAreSpasms(Model):
+    """A stand-in window model: every window well above rest is a spasm (probability 0.99)."""
+
+    def probabilities(self, x: Any, types: tuple[str, ...]) -> Any:
+        out = np.zeros((x.shape[0], len(types)))
+        out[:, types.index("spasm")] = np.where(x[:, NAMES.index("emg_rel_hi")] > 1.0, 0.99, 0.0)
+        return out
+
+
+def _stepping_bursts() -> np.ndarray:
+    """60 s at 1 kHz of 2 µV rest with 0.2 s bursts of 100 µV every 0.75 s from 20 s to 24 s (stepping)."""
+    rng = np.random.default_rng(4)
+    emg = rng.standard_normal((60_000, 1)) * 2.0
+    for start in np.arange(20.0, 24.0, 0.75):
+        a = round(start * 1000)
+        emg[a : a + 200, 0] += rng.standard_normal(200) * 100.0
+    return emg
+
+
+@pytest.mark.parametrize("open_events", [False, True])
+def test_a_spasm_that_fits_no_subtype_is_dropped_and_withdrawn_if_announced(open_events: bool) -> None:
+    model = _BurstsAreSpasms(None, ("cramp", "movement", "other", "plm", "spasm"), {}, Path("stand-in"))
+    pipe = DevicePipeline(model, expect_acc=False, open_events=open_events)
+    events = [*pipe.push_emg(_stepping_bursts(), 1000.0).events, *pipe.finish().events]
+    spasms = [(e.state, e.event_id) for e in events if e.type == "spasm"]
+    if not open_events:
+        assert spasms == []
+        return
+    # live: announced while it went on, then withdrawn under the same id; no final spasm
+    assert [s for s, _ in spasms] == ["open", "cancelled"]
+    assert len({i for _, i in spasms}) == 1

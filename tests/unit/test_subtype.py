@@ -125,6 +125,27 @@ def test_a_series_of_jerks_at_0_4_hz_is_one_myoclonic_spasm() -> None:
     assert (decision.subtype, decision.bursts) == ("myoclonic", 3)
 
 
+@pytest.mark.parametrize("every_s", [0.5, 0.75, 1.0, 1.7])
+def test_jerks_at_a_voluntary_rhythm_are_no_spasm(every_s: float) -> None:
+    """Short bursts every 0.5-1.7 s (0.6-2 Hz: stepping, rubbing) are neither myoclonus (0.3-0.5 Hz) nor
+    clonus (4.7-7 Hz): no spasm subtype fits, so the event is not a spasm, with or without ACC."""
+    starts = [0.3 + every_s * k for k in range(4)]
+    seconds = starts[-1] + 0.6
+    env = jerks_envelope(seconds, starts, 0.2)
+    for acc in (None, acc_trace(seconds, None, back=True)):
+        decision = classify(span(env, seconds, acc))
+        assert not decision.spasm and decision.subtype == ""
+        assert decision.jerk_interval_s == pytest.approx(every_s, abs=0.06)
+
+
+@pytest.mark.parametrize("every_s", [2.0, 2.5, 3.3])
+def test_jerks_at_the_spinal_myoclonus_rate_stay_a_spasm(every_s: float) -> None:
+    starts = [0.3 + every_s * k for k in range(3)]
+    seconds = starts[-1] + 0.6
+    decision = classify(span(jerks_envelope(seconds, starts, 0.2), seconds, None))
+    assert decision.spasm and decision.subtype == "myoclonic"
+
+
 def test_a_burst_longer_than_a_jerk_is_not_myoclonic() -> None:
     env = jerks_envelope(2.0, [0.2], JERK_MAX_S + 0.3)
     assert classify(span(env, 2.0, None)).subtype == "tonic"

@@ -138,3 +138,25 @@ def test_heldout_sensors_stay_outside_training() -> None:
     assert not set(HELDOUT_RANGES.acc_rates_hz) & set(TRAIN_RANGES.acc_rates_hz)
     train_gain = TRAIN_RANGES.gain_bands[0]
     assert all(hi <= train_gain[0] or lo >= train_gain[1] for lo, hi in HELDOUT_RANGES.gain_bands)
+
+
+def test_training_world_has_involuntary_events_on_a_still_shank() -> None:
+    """Cramps and tonic spasms with no shank motion at all are in training (physiology.md gives only upper
+    bounds for a cramp's tilt and tremor, and no ACC signature for a tonic spasm); the held-out nights keep
+    the physiological defaults, and the still draw leaves every other draw of the event unchanged."""
+    from crampwatch.simulate._events import Spasm
+
+    ev = TRAIN_RANGES.events
+    assert ev.still_prob > 0 and ev.cramp_tremor_g[0] == 0.0 and ev.tonic_tremor_g[0] == 0.0
+    assert HELDOUT_RANGES.events.still_prob == 0.0
+    cramps = [Cramp(10.0, 30.0, (s, 1), 100.0, ev) for s in range(40)]
+    still = [c for c in cramps if c.tremor == 0.0]
+    assert 0 < len(still) < len(cramps)
+    for c in still:
+        assert c.tilt == 0.0 and not np.any(c.acc(500.0, SimParams()))
+        moving = Cramp(10.0, 30.0, c.seed, 100.0, replace(ev, still_prob=0.0))
+        np.testing.assert_array_equal(moving.kt, c.kt)
+    tonics = [Spasm(10.0, 5.0, 5.0, "tonic", (s, 2), 100.0, replace(ev, tonic_move_prob=0.0)) for s in range(40)]
+    still_tonics = [t for t in tonics if t.still]
+    assert 0 < len(still_tonics) < len(tonics)
+    assert all(not np.any(t.acc(500.0, SimParams())) for t in still_tonics)
