@@ -58,6 +58,8 @@ SETTING_NAMES: frozenset[str] = frozenset(
         "ble_backoff_max_s",
         "ble_scan_timeout_s",
         "status_interval_s",
+        "confirm",
+        "confirm_window",
         # detector
         "session_expiry_s",
         "influx_url",
@@ -75,6 +77,7 @@ SETTING_NAMES: frozenset[str] = frozenset(
         "sink_retry_s",
         "own_shards",
         "open_events",
+        "confirm_s",
     }
 )
 #: ``CRAMP_*`` variables that are not settings, and who reads them.
