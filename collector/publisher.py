@@ -322,8 +322,8 @@ class FramePublisher:
         base = f"{self.prefix}/{self.patient}/{self.device}"
         return (
             f"If it is 'Not authorized', this account may not write {base}/emg, /acc, /status and /sync: the "
-            f"deployed broker lets account '{self.patient}/{self.device}' write exactly those "
-            "(cramp-collector provision creates it)."
+            f"deployed broker lets account '{self.patient}/{self.device}' write exactly those, and read "
+            f"{base}/confirm (cramp-collector provision creates it)."
         )
 
     def _stuck_message(self, timeout_s: float) -> str:
