@@ -333,6 +333,13 @@ class FramePublisher:
                 f"refused by the broker ({self._last_refusal}). "
                 f"{self._acl_hint()} They stay in the spool"
             )
+        if self.confirm == "detector" and self._connected:
+            return (
+                f"{self.spool.count} frame(s) not confirmed by the detector within {timeout_s:.0f} s: is "
+                f"cramp-detector serve running, with confirmations on (--confirm-s above 0), and may this account "
+                f"read {self.confirm_topic}? They stay in the spool; with a detector that does not confirm, "
+                "use --confirm broker"
+            )
         return (
             f"{self.spool.count} frame(s) not delivered within {timeout_s:.0f} s: the broker is unreachable "
             "or overloaded; they stay in the spool and are sent when it is back"
@@ -358,6 +365,7 @@ class FramePublisher:
             self._drop_paho_backlog()  # runs before paho resends it: see the module docstring
             with self._lock:
                 self._connected = True
+                self._probe_wait = self.probe_s  # a new broker connection: no reason to wait long for the first
                 self._restart_from_oldest()
                 self._lock.notify_all()
         elif not getattr(reason, "is_failure", False):

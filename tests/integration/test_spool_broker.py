@@ -25,6 +25,7 @@ import pytest
 from collector.publisher import FramePublisher
 from collector.spool import Spool
 from crampwatch import wire
+from crampwatch.errors import BrokerError
 from crampwatch.frames import Channel, Frame, StreamKind
 from crampwatch.mqtt import connect, make_client
 from crampwatch.topics import confirm_topic
@@ -368,3 +369,19 @@ def test_detector_confirmation_broker_killed_without_any_save_every_frame_arrive
     assert gaps == []
     assert kept == list(range(n))
     assert stats.probes >= 2 and 0 < unconfirmed < n
+
+
+def test_detector_confirmation_without_a_confirming_detector_keeps_everything_and_says_why(
+    mosquitto: MosquittoServer, tmp_path: Path
+) -> None:
+    """Nobody confirms (no detector, or one with --confirm-s 0): the frames stay, and flush() names the cause."""
+    with Spool(tmp_path / "spool.db") as spool:
+        pub = detector_publisher(mosquitto.url, spool)
+        try:
+            for seq in range(5):
+                pub.publish(make_frame(seq))
+            with pytest.raises(BrokerError, match=r"not confirmed by the detector .* use --confirm broker"):
+                pub.flush(1.0)
+            assert spool.count == 5
+        finally:
+            stop(pub)
