@@ -451,3 +451,61 @@ def test_broker_without_per_change_save_killed_mid_stream_detector_confirmation_
     # No frame ever reached the detector out of order (a gap it would fill, then drop the late frames of).
     assert " lost (" not in detector.log and "new epoch" not in detector.log, detector.log[-3000:]
     assert not (tmp_path / "dead-letter.jsonl").exists()
+
+
+def test_detector_killed_mid_stream_a_detector_confirm_collector_loses_nothing(
+    night: Reference,
+    influx_db: InfluxTestDatabase,
+    lossy_mosquitto: MosquittoServer,
+    tmp_path: Path,
+) -> None:
+    """The other end: the detector is SIGKILLed (frames journalled but not yet confirmed, confirmations lost
+    with it) while a detector-confirm collector streams. After its restart the collector's spool drains
+    completely (every frame confirmed) and the results equal the undisturbed run."""
+    from collector.publisher import FramePublisher
+    from collector.spool import Spool
+
+    broker = lossy_mosquitto
+    args = [
+        "--mqtt-url", broker.url,
+        "--client-id", f"det-{tmp_path.name[-20:]}",
+        "--influx-url", influx_db.v2_url,
+        "--influx-token", "x",
+        "--influx-bucket", influx_db.bucket,
+        "--state-dir", str(tmp_path / "state"),
+        "--dead-letter-file", str(tmp_path / "dead-letter.jsonl"),
+        "--events-file", str(tmp_path / "unused.jsonl"),
+        "--publish-events", "false",
+        "--log-level", "DEBUG",
+    ]  # fmt: skip
+    log_path = tmp_path / "detector.log"
+    first = Detector(log_path, args)
+    first.wait_for_log("taking frames")
+    client = make_client(broker.url, "test-collector")
+    client.reconnect_delay_set(1, 1)
+    with Spool(tmp_path / "spool.db") as spool:
+        # stall_s short: with no new frames after the kill, the collector probes again for the lost confirmations
+        pub = FramePublisher(client, PREFIX, PATIENT, DEVICE, spool=spool, confirm="detector", probe_s=0.5, stall_s=5)
+        connect(client)
+        try:
+            for frame in part(night.frames, 0, 80):
+                pub.publish(frame)
+            # Mid-stream: the probe is confirmed and a few hundred frames are out, most not yet confirmed.
+            wait_until(lambda: pub.stats.confirmed >= 1 and pub.stats.sent >= 300, "300 frames sent")
+            first.kill()  # SIGKILL: frames journalled or in flight, confirmations not yet sent
+            unconfirmed = spool.count
+            second = Detector(log_path, args)
+            second.wait_for_log("taking frames")
+            for frame in part(night.frames, 80, DURATION_S + 1):
+                pub.publish(frame)
+            pub.flush(WAIT_S)
+            second.wait_for_log("end of stream; detection finished")
+        finally:
+            pub.close()
+            client.loop_stop()
+            client.disconnect()
+    assert second.terminate() == 0
+    assert unconfirmed > 0
+    assert stored_events(influx_db) == expected_events(night)
+    assert summaries_stored(influx_db) == night.summaries
+    assert " lost (" not in second.log and "new epoch" not in second.log, second.log[-3000:]
