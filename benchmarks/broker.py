@@ -15,7 +15,10 @@ Each variant starts a real broker on a free port with its own persistence direct
 
 Reported per variant: frames/s acknowledged before the kill (the throughput), after the restart, frames
 acknowledged in all, frames the subscriber got, and **lost** = acknowledged but never delivered (a PUBACK
-that did not mean durable), plus the broker's CPU share. Duplicates (QoS 1 resends) are not loss.
+that did not mean durable), plus the CPU share of the broker, the subscriber and the publishers (of one
+core, over the publishing time), and the **end-to-end** rate: distinct frames the subscriber got per
+second from the start of publishing to its last new frame (a subscriber that falls behind shows here, not
+in the PUBACK rate). Duplicates (QoS 1 resends) are not loss.
 
 Variants (mosquitto 2.0.11 unless named):
 
@@ -26,6 +29,17 @@ Variants (mosquitto 2.0.11 unless named):
 * ``no-persistence``: no database at all: the ceiling of broker and clients on this machine;
 * ``nats``: NATS JetStream's MQTT gateway (nats-server 2.9, MQTT 3.1.1; QoS 1 messages are stored in a
   JetStream file store before the PUBACK), if ``nats-server`` is installed.
+* ``confirm``: **detector confirmation** (docs/reliability.md): mosquitto without per-change save
+  (``autosave_interval 60``), and the durability moves to the ends. The subscriber journals every frame to
+  SQLite (WAL, ``synchronous=FULL``) with group commit as detector/journal.py does, acknowledges after the
+  commit (manual acks), and then confirms, per publisher client and at most every 0.2 s, the newest
+  journalled sequence number on ``bench/<client>/confirm`` (QoS 1). Publishers keep every frame until it is
+  confirmed (in memory here; collector/spool.py keeps them on disk), at most ``--confirm-window`` per
+  client, and after a reconnect send again from the oldest unconfirmed one, starting with a single probe
+  frame until it is confirmed, as collector/publisher.py does. Here **frames/s** counts *confirmed*
+  frames (journalled at the far end), **acked** the confirmed frames, and **lost** = confirmed but not in
+  the subscriber's journal;
+* ``confirm-1s``: the same with 1 s frames; ``confirm-no-persistence``: the same with ``persistence false``.
 
 Writes ``--json`` (default ``broker-bench.json``) and prints a table. Numbers depend on the machine: run
 it on an otherwise idle one before drawing conclusions.
@@ -70,6 +84,7 @@ class Variant:
     broker: str  # "mosquitto" or "nats"
     frame_s: float
     config: tuple[str, ...] = ()  # mosquitto lines replacing the persistence ones of MosquittoServer
+    confirm: bool = False  # detector confirmation: a journalling, confirming subscriber; publishers keep frames
 
 
 VARIANTS = {
@@ -82,6 +97,9 @@ VARIANTS = {
         Variant("no-persistence", "mosquitto", 0.25, ("persistence false",)),
         Variant("nats", "nats", 0.25),
         Variant("nats-1s", "nats", 1.0),
+        Variant("confirm", "mosquitto", 0.25, ("autosave_interval 60",), confirm=True),
+        Variant("confirm-1s", "mosquitto", 1.0, ("autosave_interval 60",), confirm=True),
+        Variant("confirm-no-persistence", "mosquitto", 0.25, ("persistence false",), confirm=True),
     )
 }
 
@@ -102,6 +120,11 @@ class Result:
     catch_up_s: float  # from the end of publishing to the subscriber's last new frame
     broker_cpu_pct: float
     note: str = ""
+    subscriber_cpu_pct: float = 0.0  # the detector stand-in (confirm variants: journal + confirmations)
+    #: Distinct frames the subscriber got (confirm: journalled) per second, from the start of publishing to
+    #: its last new frame: the rate the whole path sustained, whoever was the bottleneck.
+    end_to_end_frames_per_s: float = 0.0
+    publishers_cpu_pct: float = 0.0
 
 
 # ------------------------------------------------------------------------------------------------ brokers
@@ -118,7 +141,8 @@ class TunedMosquitto(MosquittoServer):
             keep += ["persistence true", f"persistence_location {workdir / 'persistence'}"]
         # The deployed config's queue limit: a slow detector must not make the broker drop frames.
         keep = [line for line in keep if not line.startswith("max_queued_messages")]
-        keep += [*lines, "max_queued_messages 1000000", "max_inflight_messages 1000"]
+        # The variant's lines last: they may override these (mosquitto takes the last value).
+        keep += ["max_queued_messages 1000000", "max_inflight_messages 1000", *lines]
         self.conf_path.write_text("\n".join(keep) + "\n")
 
     @property
@@ -346,6 +370,194 @@ def _publisher(
     out.put([(f"{TOPIC_ROOT}/{cid}/emg", done, len(left)) for cid, done, left in zip(ids, acked, sent, strict=True)])
 
 
+# ------------------------------------------------------------------------- detector confirmation (confirm)
+
+CONFIRM_EVERY_S = 0.2
+COMMIT_S = 0.1
+PROBE_S = 1.0
+
+
+def _confirm_topic(cid: str) -> str:
+    return f"{TOPIC_ROOT}/{cid}/confirm"
+
+
+def _journalling_subscriber(
+    port: int, journal: str, ready: Any, stop: Any, received: Synchronized[int], out: Any
+) -> None:
+    """The detector stand-in of the confirm variants: journal, group-commit, acknowledge, then confirm.
+
+    As detector/service.py and detector/journal.py do it: paho's thread only enqueues; one worker journals
+    each frame in an open transaction, commits when the queue runs dry or COMMIT_S has passed (one fsync,
+    ``synchronous=FULL``), then acknowledges the frames (manual acks) and confirms to each publisher client
+    the newest sequence number it journalled, at most every CONFIRM_EVERY_S per client.
+    """
+    import queue
+    import sqlite3
+
+    inbox: queue.Queue[tuple[str, bytes, int, int]] = queue.Queue()
+    client = make_client(f"mqtt://127.0.0.1:{port}", SUBSCRIBER_ID, manual_ack=True)
+    client.reconnect_delay_set(min_delay=1, max_delay=1)
+    client.on_message = lambda c, u, m: inbox.put((m.topic, bytes(m.payload), m.mid, m.qos))
+    client.on_connect = lambda c, *a: c.subscribe(f"{TOPIC_ROOT}/+/emg", qos=1)  # every connect: see RESUBSCRIBE
+    client.on_subscribe = lambda c, u, mid, r, p: ready.set()
+    db = sqlite3.connect(journal, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE journal (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT, payload BLOB)")
+    _connect(client, port, True)
+    seen: set[tuple[str, int]] = set()
+    total = 0
+    newest: dict[str, int] = {}  # topic -> newest journalled seq, committed, not yet confirmed
+    last_confirm: dict[str, float] = {}
+    rows: list[tuple[str, bytes]] = []
+    acks: list[tuple[int, int]] = []
+    pending: dict[str, int] = {}
+    last_commit = time.monotonic()
+    while not stop.is_set():
+        try:
+            item = inbox.get(timeout=0.05)
+            while True:
+                topic, payload, mid, qos = item
+                rows.append((topic, payload))
+                acks.append((mid, qos))
+                seq = _SEQ.unpack_from(payload, _SEQ_OFFSET)[0]
+                pending[topic] = seq
+                seen.add((topic, seq))
+                total += 1
+                if len(rows) >= 4000:
+                    break
+                item = inbox.get_nowait()
+        except queue.Empty:
+            pass
+        now = time.monotonic()
+        if rows and (inbox.empty() or now - last_commit >= COMMIT_S):
+            db.execute("BEGIN")
+            db.executemany("INSERT INTO journal (topic, payload) VALUES (?, ?)", rows)
+            db.execute("COMMIT")  # one fsync for the whole group
+            last_commit = now
+            for mid, qos in acks:
+                client.ack(mid, qos)
+            newest.update(pending)
+            rows, acks, pending = [], [], {}
+            received.value = len(seen)
+        for topic in list(newest):
+            if now - last_confirm.get(topic, 0.0) >= CONFIRM_EVERY_S:
+                cid = topic.split("/")[1]
+                client.publish(_confirm_topic(cid), str(newest.pop(topic)).encode(), qos=1)
+                last_confirm[topic] = now
+    client.loop_stop()
+    journalled = {
+        (str(t), _SEQ.unpack_from(p, _SEQ_OFFSET)[0]) for t, p in db.execute("SELECT topic, payload FROM journal")
+    }
+    db.close()
+    assert journalled == seen
+    out.put((sorted(seen), total))
+
+
+class _Stream:
+    """One publisher client in the confirm variants: what it keeps until the subscriber confirms it."""
+
+    def __init__(self, cid: str) -> None:
+        self.cid = cid
+        self.topic = f"{TOPIC_ROOT}/{cid}/emg"
+        self.confirmed = -1  # newest confirmed seq: frames up to it are forgotten
+        self.next_new = 0  # frames below it exist (were produced)
+        self.send_at = 0  # next seq to hand to paho
+        self.inflight: set[int] = set()  # mids not yet PUBACKed
+        self.probing = True
+        self.probe_sent = -1e9
+        self.restart = False
+
+
+def _confirming_publisher(
+    port: int,
+    ids: Sequence[str],
+    frames: Sequence[bytes],
+    window: int,
+    confirm_window: int,
+    go: Any,
+    deadline_s: float,
+    acked_count: Synchronized[int],
+    out: Any,
+) -> None:
+    """Publish as fast as confirmations allow until ``deadline_s`` after ``go``; then wait until all are confirmed."""
+    cond = threading.Condition()  # never held while calling paho (see _publisher)
+    streams = [_Stream(cid) for cid in ids]
+    clients = []
+    for st in streams:
+        client = _client(port, st.cid, True)
+
+        def on_connect(c: mqtt.Client, u: object, f: object, why: object, p: object, st: _Stream = st) -> None:
+            c.subscribe(_confirm_topic(st.cid), qos=1)
+            with c._out_message_mutex:  # paho's backlog: resent from here, in order (collector/publisher.py)
+                c._out_messages.clear()
+                c._inflight_messages = 0
+            with cond:
+                st.restart = True
+                cond.notify_all()
+
+        def on_publish(c: mqtt.Client, u: object, mid: int, rc: object, p: object, st: _Stream = st) -> None:
+            with cond:
+                st.inflight.discard(mid)
+                cond.notify_all()
+
+        def on_message(c: mqtt.Client, u: object, msg: mqtt.MQTTMessage, st: _Stream = st) -> None:
+            seq = int(msg.payload)
+            with cond:
+                if seq > st.confirmed:
+                    with acked_count.get_lock():
+                        acked_count.value += seq - st.confirmed
+                    st.confirmed = seq
+                    if st.probing and seq >= st.send_at - 1:
+                        st.probing = False
+                cond.notify_all()
+
+        client.on_connect = on_connect
+        client.on_publish = on_publish
+        client.on_message = on_message
+        _connect(client, port, True)
+        clients.append(client)
+    go.wait()
+    end = time.monotonic() + deadline_s
+    drain_end = end + 60
+    while time.monotonic() < drain_end:
+        producing = time.monotonic() < end
+        progressed = False
+        for st, client in zip(streams, clients, strict=True):
+            with cond:
+                if st.restart:  # a (re)connect: everything unconfirmed again, from the oldest, probe first
+                    st.restart, st.probing, st.inflight = False, True, set()
+                    st.send_at, st.probe_sent = st.confirmed + 1, -1e9
+                if st.probing:
+                    due = time.monotonic() - st.probe_sent >= PROBE_S
+                    if not due or not (st.send_at < st.next_new or producing):
+                        continue
+                    st.send_at, st.probe_sent = st.confirmed + 1, time.monotonic()
+                elif (
+                    len(st.inflight) >= window
+                    or st.send_at - st.confirmed > confirm_window
+                    or not (st.send_at < st.next_new or producing)
+                ):
+                    continue
+                seq = st.send_at
+            info = client.publish(st.topic, _with_seq(frames[seq % len(frames)], seq), qos=1)
+            with cond:
+                if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                    st.inflight.add(info.mid)
+                    st.send_at = seq + 1
+                    st.next_new = max(st.next_new, st.send_at)
+            progressed = True
+        with cond:
+            if not producing and all(st.confirmed >= st.next_new - 1 for st in streams):
+                break
+            if not progressed:
+                cond.wait(0.01)
+    for client in clients:
+        client.loop_stop()
+        client.disconnect()
+    out.put([(st.topic, list(range(st.confirmed + 1)), st.next_new - st.confirmed - 1) for st in streams])
+
+
 # ------------------------------------------------------------------------------------------------- runner
 
 
@@ -370,6 +582,7 @@ def run_variant(
     kill: bool = True,
     workdir: Path | None = None,
     settle_s: float = 60.0,
+    confirm_window: int = 20000,
 ) -> Result:
     frames = _frames(variant.frame_s)
     v5 = variant.broker != "nats"
@@ -385,12 +598,33 @@ def run_variant(
         received = ctx.Value("q", 0)
         acked_count = ctx.Value("q", 0)
         sub_out, pub_out = ctx.Queue(), ctx.Queue()
-        sub = ctx.Process(target=_subscriber, args=(server.port, v5, ready, stop, received, sub_out))
+        if variant.confirm:
+            journal = str(tmp / "journal.db")
+            sub = ctx.Process(
+                target=_journalling_subscriber, args=(server.port, journal, ready, stop, received, sub_out)
+            )
+        else:
+            sub = ctx.Process(target=_subscriber, args=(server.port, v5, ready, stop, received, sub_out))
         sub.start()
         if not ready.wait(30):
             raise RuntimeError(f"{variant.name}: the subscriber did not subscribe within 30 s")
         pubs = [
             ctx.Process(
+                target=_confirming_publisher,
+                args=(
+                    server.port,
+                    [f"c{p}-{c}" for c in range(clients)],
+                    frames,
+                    window,
+                    confirm_window,
+                    go,
+                    seconds,
+                    acked_count,
+                    pub_out,
+                ),
+            )
+            if variant.confirm
+            else ctx.Process(
                 target=_publisher,
                 args=(
                     server.port,
@@ -409,6 +643,8 @@ def run_variant(
         for p in pubs:
             p.start()
         time.sleep(2.0)  # connections up
+        assert sub.pid is not None
+        clients_cpu0 = _cpu_s(sub.pid), sum(_cpu_s(p.pid or 0) for p in pubs)
         cpu0 = _cpu_s(server.pid)
         t0 = time.monotonic()
         go.set()
@@ -426,6 +662,8 @@ def run_variant(
         t_end = time.monotonic()
         acked_after = acked_count.value - acked_at_restart
         cpu_after = _cpu_s(server.pid) - cpu1
+        sub_cpu = _cpu_s(sub.pid) - clients_cpu0[0]
+        pubs_cpu = sum(_cpu_s(p.pid or 0) for p in pubs) - clients_cpu0[1]
         published = [item for _ in pubs for item in pub_out.get(timeout=120)]
         for p in pubs:
             p.join(10)
@@ -459,6 +697,9 @@ def run_variant(
         catch_up_s=round(max(0.0, still - t_end), 1),
         broker_cpu_pct=round(100 * (cpu_before + cpu_after) / busy_s, 1),
         note=note,
+        subscriber_cpu_pct=round(100 * sub_cpu / (t_end - t0), 1),
+        end_to_end_frames_per_s=round(len(seen & acked_keys) / (t_end - t0 + max(0.0, still - t_end)), 1),
+        publishers_cpu_pct=round(100 * pubs_cpu / (t_end - t0), 1),
     )
 
 
@@ -471,6 +712,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=2, help="publisher processes (default 2)")
     parser.add_argument("--clients", type=int, default=4, help="MQTT clients per publisher process (default 4)")
     parser.add_argument("--window", type=int, default=200, help="unacknowledged frames per client (default 200)")
+    parser.add_argument(
+        "--confirm-window",
+        type=int,
+        default=20000,
+        help="confirm variants: unconfirmed frames per client at most (default 20000)",
+    )
     parser.add_argument(
         "--no-kill", dest="kill", action="store_false", help="do not SIGKILL the broker halfway (throughput only)"
     )
@@ -492,6 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = (
         f"{'variant':<16}{'frame':>6}{'bytes':>7}{'fr/s before':>12}{'fr/s after':>11}{'acked':>8}"
         f"{'delivered':>10}{'lost':>6}{'dups':>6}{'down s':>7}{'catch-up s':>11}{'broker CPU':>11}"
+        f"{'sub CPU':>8}{'pubs CPU':>9}{'end-to-end fr/s':>16}"
     )
     print(header, flush=True)
     for name in names:
@@ -511,12 +759,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             kill=args.kill,
             workdir=args.workdir,
             settle_s=args.settle_s,
+            confirm_window=args.confirm_window,
         )
         results.append(r)
         print(
             f"{r.variant:<16}{r.frame_s:>5g}s{r.frame_bytes:>7}{r.frames_per_s_before_kill:>12.0f}"
             f"{r.frames_per_s_after_restart:>11.0f}{r.acked:>8}{r.delivered:>10}{r.lost:>6}{r.duplicates:>6}"
             f"{r.broker_down_s:>7.2f}{r.catch_up_s:>11.1f}{r.broker_cpu_pct:>10.0f}%"
+            f"{r.subscriber_cpu_pct:>7.0f}%{r.publishers_cpu_pct:>8.0f}%{r.end_to_end_frames_per_s:>16.0f}"
             + (f"  {r.note}" if r.note else ""),
             flush=True,
         )

@@ -35,6 +35,7 @@ import heapq
 import json
 import multiprocessing as mp
 import os
+import queue
 import signal
 import statistics
 import struct
@@ -49,7 +50,7 @@ from typing import Any
 
 from crampwatch import wire
 from crampwatch.simulate import Night, SimParams
-from crampwatch.topics import StreamTopic
+from crampwatch.topics import StreamTopic, confirm_topic
 from tests.servers import InfluxServer, InfluxV2WriteAdapter, MosquittoServer
 
 DB = "soak"
@@ -76,19 +77,42 @@ def _stamped(frame: bytes, start_ns: int) -> bytes:
     return bytes(body) + struct.pack("<I", zlib.crc32(body))
 
 
-def _publish(mqtt_url: str, nights: list[list[tuple[int, str, bytes]]], patients: int, start_ns: int, out: Any) -> None:
-    """The publisher process: every patient's frames at their wall-clock due time, QoS 1."""
+def _publish(
+    mqtt_url: str,
+    nights: list[list[tuple[int, str, bytes]]],
+    patients: int,
+    start_ns: int,
+    out: Any,
+    stop: Any,
+) -> None:
+    """The publisher process: every patient's frames at their wall-clock due time, QoS 1.
+
+    Each patient's client also listens on its confirm topic, as a collector in ``--confirm detector``
+    mode does, and counts the frames the detector confirmed journalled (the newest confirmed seq + 1 per
+    stream: seqs run from 0 without gaps). Nothing is killed here, so nothing needs resending; a frame
+    never confirmed is a lost frame.
+    """
     from crampwatch.mqtt import connect, make_client
 
     clients = []
     acked = [0] * patients
+    confirmed: list[dict[str, int]] = [{} for _ in range(patients)]
     for p in range(patients):
         client = make_client(mqtt_url, f"soak-collector-{p}")
 
         def on_publish(c: object, u: object, mid: int, rc: object, props: object, i: int = p) -> None:
             acked[i] += 1
 
+        def on_message(c: object, u: object, msg: Any, i: int = p) -> None:
+            for kind, seq in wire.decode_confirm(msg.payload).items():
+                confirmed[i][kind.value] = max(seq + 1, confirmed[i].get(kind.value, 0))
+
+        def on_connect(c: Any, u: object, f: object, why: object, props: object, i: int = p) -> None:
+            c.subscribe(confirm_topic(PREFIX, f"p{i:03d}", "soak"), qos=1)
+
         client.on_publish = on_publish
+        client.on_message = on_message
+        client.on_connect = on_connect
         connect(client)
         clients.append(client)
     # Patients start a little apart within one frame, as real sensors would, not all on the same tick.
@@ -125,6 +149,10 @@ def _publish(mqtt_url: str, nights: list[list[tuple[int, str, bytes]]], patients
             "acks_after_last_publish_s": round(acks_s, 1),
         }
     )
+    total = sum(published)
+    while sum(sum(c.values()) for c in confirmed) < total and not stop.wait(0.2):
+        pass
+    out.put({"confirmed": sum(sum(c.values()) for c in confirmed), "confirmed_at": time.time()})
     for client in clients:
         client.loop_stop()
         client.disconnect()
@@ -183,10 +211,23 @@ class _Store:
         return sum(int(r["max"]) for r in rows)
 
 
-def run(patients: int, minutes: float, *, drain_s: float, poll_s: float, workdir: Path) -> dict[str, Any]:
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (/proc/<pid>/stat), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def run(
+    patients: int, minutes: float, *, drain_s: float, poll_s: float, workdir: Path, confirm: str = "detector"
+) -> dict[str, Any]:
     print(f"rendering {min(patients, DISTINCT_NIGHTS)} night(s) of {minutes:g} min ...", flush=True)
     nights = [_render(minutes, n) for n in range(min(patients, DISTINCT_NIGHTS))]
-    broker = MosquittoServer(workdir / "mosquitto")
+    # Detector confirmation: the broker saves only every 60 s (no per-change save); the publishers count
+    # what the detector confirmed. Broker confirmation: the broker saves on every change, as before.
+    broker = MosquittoServer(workdir / "mosquitto", per_change_save=confirm == "broker")
     influx = InfluxServer(workdir / "influxd")
     broker.start()
     influx.start()
@@ -197,6 +238,8 @@ def run(patients: int, minutes: float, *, drain_s: float, poll_s: float, workdir
     cmd += ["--influx-token", "x", "--influx-bucket", f"{DB}/autogen", "--client-id", "soak-detector"]
     cmd += ["--dead-letter-file", str(workdir / "dead-letter.jsonl"), "--max-devices", str(max(patients, 1) + 10)]
     store = _Store(influx)
+    load_at_start = list(os.getloadavg())
+    cpu: dict[str, float] = {}
     rss: list[tuple[float, float]] = []
     lag: list[tuple[float, float]] = []
     with log_path.open("wb") as log:
@@ -206,8 +249,9 @@ def run(patients: int, minutes: float, *, drain_s: float, poll_s: float, workdir
         time.sleep(2.0)  # the SUBACK follows the CONNACK; frames before it would be dropped
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
+        stop = ctx.Event()
         start_ns = time.time_ns() + 3_000_000_000  # the publisher's clients connect meanwhile
-        publisher = ctx.Process(target=_publish, args=(broker.url, nights, patients, start_ns, out))
+        publisher = ctx.Process(target=_publish, args=(broker.url, nights, patients, start_ns, out, stop))
         publisher.start()
         t_start = start_ns / 1e9
         published_s = patients * minutes * 60
@@ -234,7 +278,6 @@ def run(patients: int, minutes: float, *, drain_s: float, poll_s: float, workdir
             if t_publish_end is None:
                 if not publisher.is_alive() or not out.empty():
                     pub_result = out.get(timeout=120)
-                    publisher.join(10)
                     t_publish_end = float(pub_result["last_publish"])
                     # the backlog sample closest to the last publish
                     if lag:
@@ -246,6 +289,13 @@ def run(patients: int, minutes: float, *, drain_s: float, poll_s: float, workdir
             if processed >= published_s or now - t_publish_end > drain_s or now - last_progress > 30:
                 break
         t_drained = time.time()
+        stop.set()
+        try:
+            pub_result.update(out.get(timeout=30))
+        except queue.Empty:  # the publisher died: its confirmations are unknown
+            pub_result["confirmed"] = None
+        publisher.join(10)
+        cpu = {"detector": _cpu_s(detector.pid), "broker": _cpu_s(broker.pid)}
         store.poll_events()
         processed = store.processed_s()
         rejected = store.rejected()
@@ -264,9 +314,15 @@ def run(patients: int, minutes: float, *, drain_s: float, poll_s: float, workdir
     return {
         "patients": patients,
         "minutes": minutes,
-        "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "load_avg_at_start": load_at_start},
+        "confirm": confirm,
         "frames_published": pub_result.get("published"),
         "frames_acked": pub_result.get("acked"),
+        "frames_confirmed": pub_result.get("confirmed"),
+        "frames_lost": (pub_result["published"] - pub_result["confirmed"])
+        if confirm == "detector" and pub_result.get("confirmed") is not None
+        else None,
+        "cpu_s": cpu,
         "publisher_max_late_s": pub_result.get("publisher_max_late_s"),
         "acks_after_last_publish_s": pub_result.get("acks_after_last_publish_s"),
         "data_seconds_published": published_s,
@@ -303,7 +359,12 @@ def _table(r: dict[str, Any]) -> str:
     lat = r["latency_s"]
     rows = [
         ("patients x minutes", f"{r['patients']} x {r['minutes']:g}"),
+        (
+            "confirmation / broker save",
+            "detector / every 60 s" if r["confirm"] == "detector" else "broker / on changes",
+        ),
         ("frames published / acked", f"{r['frames_published']} / {r['frames_acked']}"),
+        ("frames confirmed by the detector / lost", f"{r['frames_confirmed']} / {r['frames_lost']}"),
         ("publisher late by at most", f"{r['publisher_max_late_s']:.2f} s"),
         ("last PUBACK after the last publish", f"{r['acks_after_last_publish_s']} s"),
         ("data seconds published / processed", f"{r['data_seconds_published']:.0f} / {r['data_seconds_processed']}"),
@@ -312,6 +373,8 @@ def _table(r: dict[str, Any]) -> str:
         ("drain time", f"{r['drain_s']:.0f} s"),
         ("events stored", str(r["events_stored"])),
         ("latency offset -> stored p50 / p99 / max", f"{lat['p50']} / {lat['p99']} / {lat['max']} s"),
+        ("CPU s detector / broker", " / ".join(f"{r['cpu_s'].get(k, 0):.0f}" for k in ("detector", "broker"))),
+        ("load average at start (1/5/15 min)", " / ".join(f"{x:.2f}" for x in r["machine"]["load_avg_at_start"])),
         ("detector RSS first / max / last", f"{rss[0]:.0f} / {max(rss):.0f} / {rss[-1]:.0f} MB" if rss else "-"),
     ]
     width = max(len(k) for k, _ in rows)
@@ -327,11 +390,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--poll-s", type=float, default=1.0, help="InfluxDB poll interval (latency resolution)")
     parser.add_argument("--json", type=Path, default=Path("soak.json"), help="where to write the results")
+    parser.add_argument(
+        "--confirm",
+        choices=("detector", "broker"),
+        default="detector",
+        help="detector (default): broker without per-change save, frames count once the detector confirms "
+        "them; broker: the broker saves on every change (the old set-up)",
+    )
     args = parser.parse_args(argv)
     if args.patients < 1 or not args.minutes > 0:
         parser.error("--patients must be at least 1 and --minutes positive")
     with TemporaryDirectory(prefix="cramp-soak-") as tmp:
-        result = run(args.patients, args.minutes, drain_s=args.drain_s, poll_s=args.poll_s, workdir=Path(tmp))
+        result = run(
+            args.patients,
+            args.minutes,
+            drain_s=args.drain_s,
+            poll_s=args.poll_s,
+            workdir=Path(tmp),
+            confirm=args.confirm,
+        )
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(_table(result))
     print(f"written {args.json}")

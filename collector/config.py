@@ -40,6 +40,15 @@ class CollectorSettings(MqttClientSettings):
     spool_sync: Literal["normal", "full"] = Field(
         "normal", description="normal: survives a collector crash; full: also power loss (one fsync per frame)"
     )
+    confirm: Literal["broker", "detector"] = Field(
+        "broker",
+        description="when a spooled frame may be deleted: broker (after the broker's PUBACK and a save barrier; "
+        "needs a broker that saves on every change) or detector (once the detector confirms it journalled; "
+        "the broker need not save per message, docs/reliability.md)",
+    )
+    confirm_window: int = Field(
+        5000, ge=1, le=1_000_000, description="confirm detector: most frames sent and not yet confirmed"
+    )
     ble_silence_s: float = Field(
         0.0, ge=0, description="BLE watchdog: reconnect after this many seconds without data (0: the profile's)"
     )
@@ -79,3 +88,6 @@ MQTT_FIELDS = (
     "client_id",
     "log_level",
 )
+
+#: The settings of a command that publishes devices over MQTT (simulate, replay, lsl), without spool or radio.
+PUBLISH_FIELDS = (*MQTT_FIELDS, "confirm", "confirm_window")

@@ -4,9 +4,11 @@ Why: a wearable streams all night, but the broker, the network or the collector 
 all night. paho keeps unacknowledged QoS 1 messages only in memory, so a collector that is killed,
 rebooted or OOM-killed loses them. The spool is a SQLite database in WAL mode; the publisher
 (:mod:`collector.publisher`) appends a frame here *before* handing it to paho and deletes it only after
-the broker's PUBACK (plus a save barrier, see the publisher). On restart every frame still in the spool
-is sent again, oldest first, so nothing that reached the spool is lost; duplicates are possible and are
-dropped by the detector, which discards sequence numbers it has already seen.
+the broker's PUBACK (plus a save barrier, see the publisher) or, with ``confirm = "detector"``, once the
+detector confirms it journalled the frame (then the broker need not save anything; docs/reliability.md).
+On restart every frame still in the spool is sent again, oldest first, so nothing that reached the spool
+is lost; duplicates are possible and are dropped by the detector, which discards sequence numbers it has
+already seen.
 
 What is stored per frame: the encoded wire bytes, the topic, the stream's sequence number and the time
 it was spooled. Rows get strictly increasing ids (``AUTOINCREMENT``, never reused), and that id order is

@@ -58,6 +58,8 @@ SETTING_NAMES: frozenset[str] = frozenset(
         "ble_backoff_max_s",
         "ble_scan_timeout_s",
         "status_interval_s",
+        "confirm",
+        "confirm_window",
         # detector
         "session_expiry_s",
         "influx_url",
@@ -78,6 +80,7 @@ SETTING_NAMES: frozenset[str] = frozenset(
         "shard_accounts",
         "standby_poll_s",
         "open_events",
+        "confirm_s",
     }
 )
 #: ``CRAMP_*`` variables that are not settings, and who reads them.

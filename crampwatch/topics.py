@@ -2,6 +2,7 @@
 
     <prefix>/<patient>/<device>/<stream>     binary frames (crampwatch.wire), stream is "emg" or "acc"
     <prefix>/<patient>/<device>/status       retained collector status (JSON)
+    <prefix>/<patient>/<device>/confirm      detector -> collector: frames journalled (crampwatch.wire)
     <prefix>/<patient>/events                detected events (JSON), one message per event
 
 The prefix defaults to ``cramp/v1``. Patient ids are pseudonyms; they and device ids must be single
@@ -103,6 +104,30 @@ def data_subscriptions(prefix: str) -> list[str]:
     from .frames import StreamKind
 
     return [f"{prefix}/+/+/{kind.value}" for kind in StreamKind]
+
+
+def confirm_topic(prefix: str, patient: str, device: str) -> str:
+    """Where the detector confirms a device's journalled frames and that device's collector listens.
+
+    In the device's own namespace (``prefix`` is the device prefix, with its shard level under sharding),
+    so the broker ACL can let each device read its own confirmations and nobody else's.
+    """
+    return f"{prefix}/{patient}/{device}/confirm"
+
+
+def device_of_data_topic(topic: str, prefix: str, shards: int) -> tuple[str, StreamTopic] | None:
+    """``(device prefix, stream)`` of a data topic, with or without a shard level; None for other topics.
+
+    The device prefix is ``prefix`` itself, or ``<prefix>/s<k>`` under sharding: where the device's
+    other topics (status, confirm) live.
+    """
+    if shards:
+        found = parse_shard(topic, prefix)
+        if found is None:
+            return None
+        prefix = found[1]
+    stream = StreamTopic.parse(topic, prefix)
+    return None if stream is None else (prefix, stream)
 
 
 def events_topic(prefix: str, patient: str) -> str:

@@ -26,6 +26,7 @@ failed check, so a corrupt message is rejected with a reason instead of poisonin
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from typing import Any, Final
@@ -155,3 +156,51 @@ def decode(payload: bytes) -> Frame:
         data=data,
         flags=flags,
     )
+
+
+def peek_seq(payload: bytes) -> int | None:
+    """The sequence number of a frame from its header alone (no CRC check), or None if it is no v1 frame.
+
+    For the detector's confirmations: a frame is confirmed once journalled, whether or not it decodes
+    later, so the collector does not keep resending a frame the detector has taken (and rejected).
+    """
+    if len(payload) < _HEADER.size + _CRC.size or payload[:2] != MAGIC or payload[2] != VERSION:
+        return None
+    seq: int = _HEADER.unpack_from(payload)[7]
+    return seq
+
+
+# -- confirmations: detector -> collector, on <device prefix>/<patient>/<device>/confirm ---------------
+#
+# JSON ``{"emg": 1234, "acc": 1230}``: per stream kind, the sequence number of the newest frame of that
+# stream the detector has journalled and committed. Cumulative: every frame of the stream sent before it
+# is journalled too (a collector sends each stream in order), so a lost confirmation is covered by the
+# next one.
+
+MAX_CONFIRM_BYTES: Final = 1024
+
+
+def encode_confirm(seqs: dict[StreamKind, int]) -> bytes:
+    return json.dumps({kind.value: seq for kind, seq in sorted(seqs.items())}, separators=(",", ":")).encode()
+
+
+def decode_confirm(payload: bytes) -> dict[StreamKind, int]:
+    """The confirmed sequence number per stream kind; FrameError saying what is wrong for anything else."""
+    if len(payload) > MAX_CONFIRM_BYTES:
+        raise FrameError(f"confirmation of {len(payload)} bytes is longer than {MAX_CONFIRM_BYTES}")
+    try:
+        raw = json.loads(payload)
+    except ValueError as err:
+        raise FrameError(f"confirmation is not JSON ({err})") from None
+    if not isinstance(raw, dict):
+        raise FrameError("confirmation is not a JSON object")
+    out: dict[StreamKind, int] = {}
+    for key, value in raw.items():
+        try:
+            kind = StreamKind(key)
+        except ValueError:
+            continue  # a newer detector's stream kind: not ours to confirm
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise FrameError(f"confirmation for {key}: {value!r} is not a sequence number")
+        out[kind] = value
+    return out

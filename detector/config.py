@@ -115,6 +115,14 @@ class DetectorSettings(MqttClientSettings):
         description="seconds between retries of a sink that cannot take writes (InfluxDB down); its points "
         "wait on disk meanwhile",
     )
+    confirm_s: float = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="seconds between confirmations per device: after a commit the detector tells each device's "
+        "collector, on <prefix>/<patient>/<device>/confirm, which frames are journalled (collector "
+        "--confirm detector deletes them then); 0: no confirmations",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     @model_validator(mode="after")

@@ -64,14 +64,16 @@ import paho.mqtt.client as mqtt
 from crampwatch import wire
 from crampwatch.errors import BrokerError, ConfigError, CrampWatchError, FrameError, SinkError, StreamError
 from crampwatch.filelock import lock_is_free
-from crampwatch.frames import Frame
+from crampwatch.frames import Frame, StreamKind
 from crampwatch.limits import MAX_LIVE_FRAME_S, MAX_LIVE_FRAME_VALUES
 from crampwatch.mqtt import connect, make_client, with_username
 from crampwatch.settings import default_state_dir
 from crampwatch.topics import (
     StreamTopic,
     check_id,
+    confirm_topic,
     data_subscriptions,
+    device_of_data_topic,
     format_shard_set,
     parse_shard,
     shard_of,
@@ -112,6 +114,8 @@ Message = tuple[str, bytes, mqtt.Client, int, int]
 MAX_TOPIC_SHOWN = 200
 #: A checkpoint is taken early once the journal holds this many payload bytes (a burst of many devices).
 MAX_JOURNAL_BYTES = 64 * 1024 * 1024
+#: A device: its device prefix (with the shard level under sharding), patient and device id.
+DeviceKey = tuple[str, str, str]
 
 
 def state_path(settings: DetectorSettings, shard: int | None = None) -> Path:
@@ -207,6 +211,14 @@ class DetectorService:
         self._requests: queue.Queue[tuple[frozenset[int], Future[set[int]]]] = queue.Queue()  # take_shards
         self._worker: threading.Thread | None = None
         self._unacked: list[tuple[mqtt.Client, int, int]] = []
+        # Confirmations (crampwatch.wire): the newest journalled seq per stream of each device, not yet
+        # committed / committed and not yet confirmed, the client its frames came on, and when the device
+        # was last confirmed (oldest first, to bound the table).
+        self._journalled: dict[DeviceKey, dict[StreamKind, int]] = {}
+        self._to_confirm: dict[DeviceKey, dict[StreamKind, int]] = {}
+        self._confirm_via: dict[DeviceKey, mqtt.Client] = {}
+        self._last_confirm: OrderedDict[DeviceKey, float] = OrderedDict()
+        self.confirmations = 0
         self._next_checkpoint = 0.0
         self._replaying = False
         self._sink_log = RateLimitedLog(log, burst=2)
@@ -550,11 +562,13 @@ class DetectorService:
             while not self._stop.is_set():
                 # A timeout, so idle devices are evicted and heartbeats written without traffic.
                 wait_s = min(1.0, max(0.0, next_beat - time.monotonic()))
+                if self._to_confirm:
+                    wait_s = min(wait_s, self.settings.confirm_s)
                 batch, stopping = self._next_batch(wait_s)
                 if batch:
                     # Journalled before they are handled: acknowledged only once the journal is committed.
-                    for topic, payload, _client, _mid, _qos in batch:
-                        self._journal(topic)(topic, payload)
+                    for topic, payload, client, _mid, _qos in batch:
+                        self._journal(topic, payload, client)
                     self._guarded(self.handle_batch, [(topic, payload) for topic, payload, *_ in batch])
                     self._unacked.extend((client, mid, qos) for _, _, client, mid, qos in batch if qos)
                 self._sync()
@@ -592,18 +606,30 @@ class DetectorService:
 
     # -- durability (detector/journal.py, docs/reliability.md) ---------------------------------------
 
-    def _journal(self, topic: str) -> Callable[[str, bytes], None]:
-        """Where a message goes before it is handled: its shard's journal for data frames, nowhere for the rest."""
-        prefix, shard = self.settings.topic_prefix, None
+    def _journal(self, topic: str, payload: bytes, client: mqtt.Client) -> None:
+        """Journal a data frame in its shard's state file before it is handled (other messages, e.g. status,
+        are not journalled), and note its sequence number for the device's next confirmation (after the commit).
+        """
+        found = device_of_data_topic(topic, self.settings.topic_prefix, self.settings.shards)
+        if found is None:
+            return
+        prefix, stream = found
+        shard = None
         if self.settings.shards:
-            found = parse_shard(topic, prefix)
-            if found is None:
-                return _nowhere
-            shard, prefix = found
+            located = parse_shard(topic, self.settings.topic_prefix)
+            shard = located[0] if located is not None else None
         state = self.states.get(shard)
-        if state is None or StreamTopic.parse(topic, prefix) is None:
-            return _nowhere
-        return state.append
+        if state is None:  # a shard this process does not hold (refused later as on the wrong shard)
+            return
+        state.append(topic, payload)
+        seq = wire.peek_seq(payload)
+        if seq is None or not self.settings.confirm_s:
+            return
+        key = (prefix, stream.patient, stream.device)
+        # The newest journalled, not the highest: a restarted device counts from 0 again (and a resent
+        # duplicate confirms again, repairing a confirmation lost in a broker crash).
+        self._journalled.setdefault(key, {})[stream.kind] = seq
+        self._confirm_via[key] = client
 
     def _sync(self, *, final: bool = False) -> None:
         """Retry sinks that are due; commit (group commit) and acknowledge; checkpoint when due.
@@ -622,12 +648,47 @@ class DetectorService:
             for state in states:
                 state.commit()
             self._ack()
+            for key, seqs in self._journalled.items():  # committed: these may be confirmed now
+                self._to_confirm.setdefault(key, {}).update(seqs)
+            self._journalled.clear()
+        if self._to_confirm:
+            self._confirm()
         now = time.monotonic()
         journalled = sum(state.journal_bytes for state in states)
         if any(state.journal_rows for state in states) and (
             final or now >= self._next_checkpoint or journalled >= MAX_JOURNAL_BYTES
         ):
             self._checkpoint()
+
+    def _confirm(self) -> None:
+        """Tell each device whose frames were committed which ones, at most every ``confirm_s`` per device.
+
+        QoS 1 on ``<device prefix>/<patient>/<device>/confirm`` (crampwatch.wire), on the client that
+        received the frames: with sharding that is the owning shard's client, so a device's confirmations
+        always come from the process serving its shard. A collector in ``--confirm detector`` mode
+        deletes the confirmed frames from its spool; until then it keeps them and resends them after a
+        broker restart, so the broker need not save anything per message (docs/reliability.md).
+        """
+        now = time.monotonic()
+        for key in list(self._to_confirm):
+            if now - self._last_confirm.get(key, -float("inf")) < self.settings.confirm_s:
+                continue
+            seqs = self._to_confirm.pop(key)
+            client = self._confirm_via.get(key, self.client)
+            client.publish(confirm_topic(*key), wire.encode_confirm(seqs), qos=1)
+            self.confirmations += 1
+            self._last_confirm[key] = now
+            self._last_confirm.move_to_end(key)
+        # Bounded like the devices: forget the devices confirmed longest ago (a new frame brings them back).
+        while len(self._last_confirm) > 2 * self.settings.max_devices:
+            old, _ = self._last_confirm.popitem(last=False)
+            if old not in self._to_confirm:
+                self._confirm_via.pop(old, None)
+
+    @property
+    def confirmed_devices(self) -> set[tuple[str, str]]:
+        """(patient, device) of the devices this process has confirmed frames to (recently; tests, stats)."""
+        return {(patient, device) for _, patient, device in self._last_confirm}
 
     def _ack(self) -> None:
         for client, mid, qos in self._unacked:
@@ -1066,7 +1127,3 @@ class DetectorService:
                 self.stats.finished_devices.update(self._just_finished)
                 self._just_finished.clear()
                 self._idle.notify_all()
-
-
-def _nowhere(topic: str, payload: bytes) -> None:
-    """Messages that are not data frames (collector status) are not journalled."""

@@ -105,6 +105,11 @@ class ServerProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int:
+        """The server's process id, 0 when it is not running (for CPU accounting in benchmarks)."""
+        return self._proc.pid if self._proc is not None else 0
+
     def start(self) -> None:
         """Spawn the server and wait until it serves; raise RuntimeError with the log tail if it does not."""
         if self.running:
@@ -182,11 +187,15 @@ class MosquittoServer(ServerProcess):
 
     `autosave_on_changes true` with `autosave_interval 1` saves the database on every change, so a SIGKILL
     right after a PUBACK loses nothing; without it mosquitto only saves periodically.
+
+    ``per_change_save=False`` is the broker of detector confirmation (docs/reliability.md): sessions are
+    still persisted, but only every ``autosave_interval`` seconds, so a SIGKILL loses what came since;
+    the collectors' spools hold it until the detector confirms it.
     """
 
     name = "mosquitto"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, per_change_save: bool = True, autosave_interval: int = 60) -> None:
         super().__init__(workdir)
         self.binary = find_binary("mosquitto")
         self.port = free_port()
@@ -198,8 +207,11 @@ class MosquittoServer(ServerProcess):
             "allow_anonymous true",
             "persistence true",
             f"persistence_location {persistence}",
-            "autosave_interval 1",
-            "autosave_on_changes true",
+            *(
+                ["autosave_interval 1", "autosave_on_changes true"]
+                if per_change_save
+                else [f"autosave_interval {autosave_interval}"]
+            ),
             "persistent_client_expiration 1d",
             "max_queued_messages 100000",
             f"log_dest file {self.log_path}",

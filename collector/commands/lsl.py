@@ -26,7 +26,7 @@ FLUSH_TIMEOUT_S = 60.0
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from crampwatch import settings as settings_mod
 
-    from ..config import MQTT_FIELDS, CollectorSettings
+    from ..config import PUBLISH_FIELDS, CollectorSettings
 
     parser.add_argument("--stream", required=True, metavar="NAME", help="LSL stream name with the EMG channels")
     parser.add_argument("--acc-stream", metavar="NAME", help="LSL stream with the accelerometer (default: --stream)")
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resolve-timeout", type=positive_float, default=10.0, metavar="SECONDS", help="wait for the stream"
     )
-    settings_mod.add_arguments(parser, CollectorSettings, fields=MQTT_FIELDS)
+    settings_mod.add_arguments(parser, CollectorSettings, fields=PUBLISH_FIELDS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     )
     source.open()  # a missing or unusable stream is reported before anything connects
     client = make_client(cfg.mqtt_url, cfg.mqtt_client_id, access=cfg.mqtt_access)
-    publisher = FramePublisher(client, cfg.device_prefix, cfg.patient, cfg.device)
+    publisher = FramePublisher(
+        client, cfg.device_prefix, cfg.patient, cfg.device, confirm=cfg.confirm, confirm_window=cfg.confirm_window
+    )
     log.info("streaming LSL %r to %s/%s (Ctrl-C ends the stream)", args.stream, cfg.patient, cfg.device)
     try:
         relay([Feed(source, publisher)], flush_timeout_s=FLUSH_TIMEOUT_S)

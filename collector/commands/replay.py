@@ -34,7 +34,7 @@ HELP = "publish recording files (EDF, BDF, CSV, XDF, ...) over MQTT as live devi
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from crampwatch import settings as settings_mod
 
-    from ..config import MQTT_FIELDS, CollectorSettings
+    from ..config import PUBLISH_FIELDS, CollectorSettings
     from ..sources.base import parse_speed
     from ..sources.replay import DEFAULT_FRAME_S
 
@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emg", action="append", metavar="LABEL", help="EMG channel label (repeatable)")
     parser.add_argument("--acc", action="append", metavar="LABEL", help="accelerometer channel label (3 times)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    settings_mod.add_arguments(parser, CollectorSettings, fields=MQTT_FIELDS)
+    settings_mod.add_arguments(parser, CollectorSettings, fields=PUBLISH_FIELDS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,7 +97,20 @@ def run(args: argparse.Namespace) -> int:
     for source, device in zip(sources, devices, strict=True):
         client_id = f"{cfg.client_id}-{device}" if cfg.client_id and len(devices) > 1 else cfg.client_id
         client = make_client(cfg.mqtt_url, client_id or f"cramp-replay-{cfg.patient}-{device}", access=cfg.mqtt_access)
-        feeds.append(Feed(source, FramePublisher(client, cfg.device_prefix, cfg.patient, device), source.start_ns))
+        feeds.append(
+            Feed(
+                source,
+                FramePublisher(
+                    client,
+                    cfg.device_prefix,
+                    cfg.patient,
+                    device,
+                    confirm=cfg.confirm,
+                    confirm_window=cfg.confirm_window,
+                ),
+                source.start_ns,
+            )
+        )
     total_s = max(s.recording.duration_s for s in sources)
     relay(feeds, speed=args.speed, progress_s=None if args.no_progress else total_s, progress_label="replay")
     frames = sum(f.publisher.stats.published for f in feeds)

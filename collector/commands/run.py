@@ -101,7 +101,16 @@ def run(args: argparse.Namespace, *, runner_cls: type[BleRunner] | None = None) 
     client_id = cfg.client_id or f"cramp-collector-{cfg.patient}-{cfg.device}-{profile.name}"
     client = make_client(cfg.mqtt_url, client_id, access=cfg.mqtt_access)
     spool = Spool(spool_path, max_bytes=round(cfg.spool_max_mb * 1e6), sync=cfg.spool_sync)
-    publisher = FramePublisher(client, cfg.device_prefix, cfg.patient, cfg.device, spool=spool, window=WINDOW)
+    publisher = FramePublisher(
+        client,
+        cfg.device_prefix,
+        cfg.patient,
+        cfg.device,
+        spool=spool,
+        window=WINDOW,
+        confirm=cfg.confirm,
+        confirm_window=cfg.confirm_window,
+    )
 
     def on_event(event: str) -> None:
         if event in ("connected", "backoff"):  # link changes show on the status topic at once

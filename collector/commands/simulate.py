@@ -17,7 +17,7 @@ HELP = "publish a simulated night (physiological sEMG + ACC with cramps, spasms 
 def add_arguments(sim: argparse.ArgumentParser) -> None:
     from crampwatch import settings as settings_mod
 
-    from ..config import MQTT_FIELDS, CollectorSettings
+    from ..config import PUBLISH_FIELDS, CollectorSettings
     from ..sources import parse_speed
 
     sim.add_argument(
@@ -47,7 +47,7 @@ def add_arguments(sim: argparse.ArgumentParser) -> None:
         "--start-ns", type=non_negative_int, default=None, help="device time of the first sample (default: now)"
     )
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
-    settings_mod.add_arguments(sim, CollectorSettings, fields=MQTT_FIELDS)
+    settings_mod.add_arguments(sim, CollectorSettings, fields=PUBLISH_FIELDS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     )
     start_ns = args.start_ns if args.start_ns is not None else time.time_ns()
     client = make_client(cfg.mqtt_url, cfg.mqtt_client_id, access=cfg.mqtt_access)
-    publisher = FramePublisher(client, cfg.device_prefix, cfg.patient, cfg.device)
+    publisher = FramePublisher(
+        client, cfg.device_prefix, cfg.patient, cfg.device, confirm=cfg.confirm, confirm_window=cfg.confirm_window
+    )
     source = SimulatedSource(night, frame_s=args.frame_s, start_ns=start_ns)
     relay(
         [Feed(source, publisher, start_ns)],

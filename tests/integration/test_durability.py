@@ -383,3 +383,133 @@ def test_broker_killed_mid_cramp_the_detector_gives_the_undisturbed_events(
     detector.wait_for_log("end of stream; detection finished")
     assert detector.terminate() == 0
     assert_same_as_undisturbed(night, influx_db, watcher)
+
+
+@pytest.fixture
+def lossy_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoServer]:
+    """A broker without per-change save (autosave every 60 s): a SIGKILL within a minute of its start loses
+    everything, the detector's session and subscription included. Detector confirmation makes that safe."""
+    server = MosquittoServer(tmp_path_factory.mktemp("mosquitto"), per_change_save=False, autosave_interval=60)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def test_broker_without_per_change_save_killed_mid_stream_detector_confirmation_loses_nothing(
+    night: Reference,
+    influx_db: InfluxTestDatabase,
+    lossy_mosquitto: MosquittoServer,
+    tmp_path: Path,
+) -> None:
+    """A real collector publisher in ``confirm="detector"`` mode and a real ``cramp-detector serve``; the
+    broker is SIGKILLed while frames stream (some in flight, some queued for the detector) and restarts
+    empty. The spool keeps every frame until the detector confirms it, so the stored events and every
+    second of summaries equal the undisturbed run (InfluxDB points are idempotent: no duplicate either)."""
+    from collector.publisher import FramePublisher
+    from collector.spool import Spool
+
+    broker = lossy_mosquitto
+    args = [
+        "--mqtt-url", broker.url,
+        "--client-id", f"det-{tmp_path.name[-20:]}",
+        "--influx-url", influx_db.v2_url,
+        "--influx-token", "x",
+        "--influx-bucket", influx_db.bucket,
+        "--state-dir", str(tmp_path / "state"),
+        "--dead-letter-file", str(tmp_path / "dead-letter.jsonl"),
+        "--events-file", str(tmp_path / "unused.jsonl"),
+        "--publish-events", "false",
+        "--log-level", "DEBUG",
+    ]  # fmt: skip
+    detector = Detector(tmp_path / "detector.log", args)
+    detector.wait_for_log("taking frames")
+    client = make_client(broker.url, "test-collector")
+    client.reconnect_delay_set(1, 1)
+    with Spool(tmp_path / "spool.db") as spool:
+        pub = FramePublisher(client, PREFIX, PATIENT, DEVICE, spool=spool, confirm="detector", probe_s=0.5)
+        connect(client)
+        try:
+            for frame in part(night.frames, 0, 80):
+                pub.publish(frame)
+            wait_until(lambda: summaries_stored(influx_db) >= 30, "30 s of summaries")
+            unconfirmed = spool.count
+            broker.kill()  # SIGKILL mid-stream: nothing of this broker's state survives (no save yet)
+            broker.start()
+            for frame in part(night.frames, 80, DURATION_S + 1):
+                pub.publish(frame)
+            pub.flush(WAIT_S)  # the spool is empty only once the detector confirmed every frame
+            detector.wait_for_log("end of stream; detection finished")
+            stats = pub.stats
+        finally:
+            pub.close()
+            client.loop_stop()
+            client.disconnect()
+    assert detector.terminate() == 0
+    print(f"broker kill with {unconfirmed} unconfirmed frame(s) spooled; publisher {stats}")
+    assert unconfirmed > 0  # the kill came mid-stream, with frames not yet confirmed
+    assert stats.probes >= 2  # the first connect and the reconnect after the kill
+    assert stored_events(influx_db) == expected_events(night)
+    assert summaries_stored(influx_db) == night.summaries
+    # No frame ever reached the detector out of order (a gap it would fill, then drop the late frames of).
+    assert " lost (" not in detector.log and "new epoch" not in detector.log, detector.log[-3000:]
+    assert not (tmp_path / "dead-letter.jsonl").exists()
+
+
+def test_detector_killed_mid_stream_a_detector_confirm_collector_loses_nothing(
+    night: Reference,
+    influx_db: InfluxTestDatabase,
+    lossy_mosquitto: MosquittoServer,
+    tmp_path: Path,
+) -> None:
+    """The other end: the detector is SIGKILLed (frames journalled but not yet confirmed, confirmations lost
+    with it) while a detector-confirm collector streams. After its restart the collector's spool drains
+    completely (every frame confirmed) and the results equal the undisturbed run."""
+    from collector.publisher import FramePublisher
+    from collector.spool import Spool
+
+    broker = lossy_mosquitto
+    args = [
+        "--mqtt-url", broker.url,
+        "--client-id", f"det-{tmp_path.name[-20:]}",
+        "--influx-url", influx_db.v2_url,
+        "--influx-token", "x",
+        "--influx-bucket", influx_db.bucket,
+        "--state-dir", str(tmp_path / "state"),
+        "--dead-letter-file", str(tmp_path / "dead-letter.jsonl"),
+        "--events-file", str(tmp_path / "unused.jsonl"),
+        "--publish-events", "false",
+        "--log-level", "DEBUG",
+    ]  # fmt: skip
+    log_path = tmp_path / "detector.log"
+    first = Detector(log_path, args)
+    first.wait_for_log("taking frames")
+    client = make_client(broker.url, "test-collector")
+    client.reconnect_delay_set(1, 1)
+    with Spool(tmp_path / "spool.db") as spool:
+        # stall_s short: with no new frames after the kill, the collector probes again for the lost confirmations
+        pub = FramePublisher(client, PREFIX, PATIENT, DEVICE, spool=spool, confirm="detector", probe_s=0.5, stall_s=5)
+        connect(client)
+        try:
+            for frame in part(night.frames, 0, 80):
+                pub.publish(frame)
+            # Mid-stream: the probe is confirmed and a few hundred frames are out, most not yet confirmed.
+            wait_until(lambda: pub.stats.confirmed >= 1 and pub.stats.sent >= 300, "300 frames sent")
+            first.kill()  # SIGKILL: frames journalled or in flight, confirmations not yet sent
+            unconfirmed = spool.count
+            second = Detector(log_path, args)
+            second.wait_for_log("taking frames")
+            for frame in part(night.frames, 80, DURATION_S + 1):
+                pub.publish(frame)
+            pub.flush(WAIT_S)
+            second.wait_for_log("end of stream; detection finished")
+        finally:
+            pub.close()
+            client.loop_stop()
+            client.disconnect()
+    assert second.terminate() == 0
+    assert unconfirmed > 0
+    assert stored_events(influx_db) == expected_events(night)
+    assert summaries_stored(influx_db) == night.summaries
+    assert " lost (" not in second.log and "new epoch" not in second.log, second.log[-3000:]

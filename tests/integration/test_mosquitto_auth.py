@@ -260,6 +260,26 @@ def test_a_device_reads_nothing_and_the_reader_only_events(broker: DeployedBroke
     assert [t for t, _ in reader.received if not t.startswith("$SYS")] == [f"{PREFIX}/{B[0]}/events"]
 
 
+def test_a_device_reads_only_its_own_confirmations_and_only_the_detector_writes_them(broker: DeployedBroker) -> None:
+    """Detector confirmation (docs/reliability.md): the detector confirms on <prefix>/<patient>/<device>/confirm;
+    a device reads its own confirm topic and nothing else, and cannot forge a confirmation for any device."""
+    device_a = _device(broker, A).connect()
+    device_a.subscribe("#", f"{PREFIX}/#", _data(B, "confirm"))  # granted, but only A's own gets through
+    device_b = _device(broker, B).connect()
+    detector = Client(broker.service_url("detector"), "t-detector-3").connect()
+    assert detector.publish(_data(B, "confirm"), b'{"emg":1}') == 0  # device A subscribed to it: delivered
+    assert detector.publish(_data(A, "confirm"), b'{"emg":7}') == 0
+    device_a.wait_for(_data(A, "confirm"), b'{"emg":7}')
+    for topic in (_data(A, "confirm"), _data(B, "confirm")):
+        assert device_a.publish(topic) == 0x87, f"{topic}: a device forged a confirmation"
+    assert device_b.publish(_data(A, "confirm")) == 0x87
+    assert device_a.publish(_data(A, "sync")) == 0  # everything queued for A before this PUBACK is read
+    for client in (device_a, device_b, detector):
+        client.close()
+    # One copy per matching subscription ("#" and "cramp/v1/#" overlap), all of them its own confirmation.
+    assert set(device_a.received) == {(_data(A, "confirm"), b'{"emg":7}')}
+
+
 def test_a_denied_publish_is_an_error_not_silence(broker: DeployedBroker, caplog: pytest.LogCaptureFixture) -> None:
     # Device A's account publishing as device B: every frame is refused (PUBACK 0x87 under MQTT v5).
     client = make_client(broker.device_url(A), "t-impostor", access=MqttAccess(password_file=broker.password_file(A)))

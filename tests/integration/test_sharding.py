@@ -80,6 +80,9 @@ def test_two_processes_split_the_patients_and_find_what_one_finds(
 ) -> None:
     patients = [f"p{i:02d}" for i in range(PATIENTS)]
     halves = {"a": "0-1", "b": "2-3"}
+    confirms: list[str] = []  # topics of the detectors' confirmations
+    side.on_message = lambda _c, _u, msg: confirms.append(msg.topic)
+    side.subscribe(f"{PREFIX}/+/+/+/confirm", qos=1)
     services = {name: _service(tmp_path, mosquitto, model, name, own) for name, own in halves.items()}
     workers = [s.start() for s in services.values()]
     try:
@@ -87,9 +90,11 @@ def test_two_processes_split_the_patients_and_find_what_one_finds(
         owner = {p: "a" if shard_of(p, SHARDS) < 2 else "b" for p in patients}
         assert set(owner.values()) == {"a", "b"}
         _publish(side, nights, patients)
-        # One patient from the real collector, with the same shard count.
+        # One patient from the real collector, with the same shard count, in detector confirmation: it
+        # finishes only once the process owning its shard has confirmed every frame.
         cmd = [sys.executable, "-m", "collector", "simulate", "--duration", "60", "--speed", "max", "--seed", "5"]
         cmd += ["--mqtt-url", mosquitto.url, "--patient", "p-cli", "--device", "d1", "--shards", str(SHARDS)]
+        cmd += ["--confirm", "detector"]
         subprocess.run([*cmd, "--no-progress"], check=True, timeout=300)
         owner["p-cli"] = "a" if shard_of("p-cli", SHARDS) < 2 else "b"
         for name, service in services.items():
@@ -102,10 +107,16 @@ def test_two_processes_split_the_patients_and_find_what_one_finds(
             worker.join(10)
         for service in services.values():
             service.close()
-    # Each patient's streams went to exactly one process: the one owning its shard.
+    # Each patient's streams went to exactly one process: the one owning its shard. Its confirmations came
+    # from that process too, on the confirm topic under its shard, where its collector listens.
     for name, service in services.items():
         assert {p for p, _ in service.stats.finished_devices} == {p for p, o in owner.items() if o == name}
+        assert {p for p, _ in service.confirmed_devices} == {p for p, o in owner.items() if o == name}
         assert service.stats.rejected_frames == 0 and service.stats.internal_errors == 0
+    assert (
+        confirms
+        and {topic for topic in confirms if topic.split("/")[2] != f"s{shard_of(topic.split('/')[3], SHARDS)}"} == set()
+    )
     # Together they find, per patient, exactly what detection of that patient's night alone finds.
     found: dict[str, list[tuple[object, ...]]] = {}
     for service in services.values():

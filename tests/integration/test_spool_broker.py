@@ -15,7 +15,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +25,10 @@ import pytest
 from collector.publisher import FramePublisher
 from collector.spool import Spool
 from crampwatch import wire
+from crampwatch.errors import BrokerError
 from crampwatch.frames import Channel, Frame, StreamKind
 from crampwatch.mqtt import connect, make_client
+from crampwatch.topics import confirm_topic
 from tests.servers import MosquittoServer
 
 pytestmark = pytest.mark.integration
@@ -248,3 +250,138 @@ def test_collector_killed_mid_stream_loses_nothing_it_had_spooled(
     assert gaps == []
     assert kept == list(range(n))
     print(f"collector kill at seq {last_spooled}: resent {resent} spooled frame(s), {duplicates} duplicate(s)")
+
+
+# -- detector confirmation (confirm="detector"): frames leave the spool only when the detector confirms ----
+
+
+class Confirmer(Subscriber):
+    """A detector stand-in for confirm="detector": besides recording, it confirms the newest seq it got
+    (as the detector does after its commit), every ``every_s``, on the device's confirm topic."""
+
+    def __init__(self, url: str, client_id: str, every_s: float = 0.2) -> None:
+        self._stop = threading.Event()
+        super().__init__(url, client_id)
+        self._thread = threading.Thread(target=self._confirm_loop, args=(every_s,), daemon=True)
+        self._thread.start()
+
+    def _confirm_loop(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            with self._cond:
+                newest = self.seqs[-1] if self.seqs else -1
+            if newest >= 0:  # again even if unchanged: the real detector confirms again on duplicates
+                self.client.publish(
+                    confirm_topic(PREFIX, PATIENT, DEVICE), wire.encode_confirm({StreamKind.EMG: newest}), qos=1
+                )
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        super().close()
+
+
+def detector_publisher(url: str, spool: Spool, client_id: str = "test-collector") -> FramePublisher:
+    client = make_client(url, client_id)
+    client.reconnect_delay_set(1, 1)
+    connect(client)
+    return FramePublisher(client, PREFIX, PATIENT, DEVICE, spool=spool, confirm="detector", probe_s=0.5)
+
+
+def test_detector_confirmation_keeps_frames_until_confirmed_and_deletes_them_after(
+    mosquitto: MosquittoServer, subscriber: Subscriber, tmp_path: Path
+) -> None:
+    """The broker's PUBACK deletes nothing; a confirmation deletes the frames up to its seq, no further."""
+    confirmer = make_client(mosquitto.url, "test-confirmer")
+    connect(confirmer)
+
+    def confirm(seq: int) -> None:
+        confirmer.publish(
+            confirm_topic(PREFIX, PATIENT, DEVICE), wire.encode_confirm({StreamKind.EMG: seq}), qos=1
+        ).wait_for_publish(10)
+
+    def wait(condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not condition():
+            assert time.monotonic() < deadline, f"gave up waiting for {what}"
+            time.sleep(0.02)
+
+    with Spool(tmp_path / "spool.db") as spool:
+        pub = detector_publisher(mosquitto.url, spool)
+        try:
+            for seq in range(10):
+                pub.publish(make_frame(seq))
+            # Probing: only the oldest frame goes out until the detector confirms it; the broker's PUBACK
+            # for it deletes nothing.
+            wait(lambda: pub.stats.acknowledged >= 1, "the PUBACK of the probe")
+            subscriber.wait_for(1, 10)
+            time.sleep(0.3)  # a PUBACK-triggered deletion would have happened by now
+            assert spool.count == 10 and subscriber.seqs == [0]
+            confirm(0)  # the probe is confirmed: the detector is there, the rest streams
+            subscriber.wait_for(10, 10)
+            wait(lambda: spool.count == 9, "frame 0 deleted")
+            time.sleep(0.3)
+            assert spool.count == 9  # all PUBACKed by now, none confirmed: all kept
+            confirm(4)
+            wait(lambda: spool.count == 5, "frames 1-4 deleted")
+            assert [row.seq for row in spool.after(0, 100)] == [5, 6, 7, 8, 9]
+            confirm(9)
+            pub.flush(10)  # returns once the detector confirmed everything
+            assert spool.count == 0 and pub.stats.confirmed == 10
+        finally:
+            stop(pub)
+            confirmer.loop_stop()
+            confirmer.disconnect()
+
+
+def test_detector_confirmation_broker_killed_without_any_save_every_frame_arrives_in_order(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """No per-change save: a SIGKILL loses the broker's sessions and queues, and the receiver's
+    subscription with them. The spool resends from the oldest unconfirmed frame after a probe, so the
+    detector's rule still yields every frame once, in order, with no gap."""
+    broker = MosquittoServer(tmp_path_factory.mktemp("mosquitto"), per_change_save=False, autosave_interval=60)
+    broker.start()
+    n, kill_at = 3000, 1200
+    receiver = Confirmer(broker.url, "test-detector")
+    time.sleep(0.3)
+    try:
+        with Spool(tmp_path / "spool.db") as spool:
+            pub = detector_publisher(broker.url, spool)
+            try:
+                for seq in range(n):
+                    pub.publish(make_frame(seq))
+                deadline = time.monotonic() + 60
+                while len(receiver.seqs) < kill_at:  # mid-stream: frames in flight, queued and unconfirmed
+                    assert time.monotonic() < deadline, f"only {len(receiver.seqs)} frames arrived"
+                    time.sleep(0.005)
+                unconfirmed = spool.count
+                broker.kill()
+                broker.start()
+                pub.flush(120)
+                stats = pub.stats
+            finally:
+                stop(pub)
+        kept, duplicates, gaps = detector_view(receiver.seqs)
+    finally:
+        receiver.close()
+        broker.kill()
+    print(f"broker kill, no save: {len(receiver.seqs)} messages for {n} frames, {duplicates} duplicate(s); {stats}")
+    assert gaps == []
+    assert kept == list(range(n))
+    assert stats.probes >= 2 and 0 < unconfirmed < n
+
+
+def test_detector_confirmation_without_a_confirming_detector_keeps_everything_and_says_why(
+    mosquitto: MosquittoServer, tmp_path: Path
+) -> None:
+    """Nobody confirms (no detector, or one with --confirm-s 0): the frames stay, and flush() names the cause."""
+    with Spool(tmp_path / "spool.db") as spool:
+        pub = detector_publisher(mosquitto.url, spool)
+        try:
+            for seq in range(5):
+                pub.publish(make_frame(seq))
+            with pytest.raises(BrokerError, match=r"not confirmed by the detector .* use --confirm broker"):
+                pub.flush(1.0)
+            assert spool.count == 5
+        finally:
+            stop(pub)

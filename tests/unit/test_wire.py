@@ -104,3 +104,28 @@ def test_topics_round_trip_and_ignore_others() -> None:
     assert StreamTopic.parse("cramp/v1/p-01/dev/status", "cramp/v1") is None
     assert StreamTopic.parse("other/p/d/emg", "cramp/v1") is None
     assert data_subscriptions("cramp/v1") == ["cramp/v1/+/+/emg", "cramp/v1/+/+/acc"]
+
+
+def test_a_frames_seq_is_read_from_its_header_and_confirmations_round_trip() -> None:
+    payload = wire.encode(_frame())
+    assert wire.peek_seq(payload) == 42
+    assert wire.peek_seq(b"not a frame at all, but long enough to have a header") is None
+    seqs = {StreamKind.EMG: 1234, StreamKind.ACC: 0}
+    assert wire.decode_confirm(wire.encode_confirm(seqs)) == seqs
+    assert wire.decode_confirm(b'{"emg": 5, "ppg": 9}') == {StreamKind.EMG: 5}  # a kind we do not know: skipped
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"[1]", "not a JSON object"),
+        (b"{", "not JSON"),
+        (b'{"emg": -1}', "not a sequence number"),
+        (b'{"emg": true}', "not a sequence number"),
+        (b'{"emg": "7"}', "not a sequence number"),
+        (b"{" + b" " * 2000 + b"}", "longer than"),
+    ],
+)
+def test_a_bad_confirmation_is_refused_with_the_reason(payload: bytes, reason: str) -> None:
+    with pytest.raises(FrameError, match=reason):
+        wire.decode_confirm(payload)
