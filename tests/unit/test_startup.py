@@ -33,3 +33,15 @@ def test_help_imports_no_heavy_library(package: str) -> None:
     loaded = set(done.stdout.split())
     assert f"{package}" in loaded  # the script really ran the program
     assert sorted(loaded & set(HEAVY)) == []
+
+
+def test_loading_the_shipped_model_imports_neither_scikit_learn_nor_skops() -> None:
+    """The .npz model is numpy arrays scored by numpy: importing scikit-learn and skops was ~2.5 s of a night."""
+    script = (
+        "import sys\nfrom detector.model import load_model\nload_model()\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.split())
+    assert "numpy" in loaded
+    assert sorted(loaded & {"sklearn", "skops", "threadpoolctl"}) == []
