@@ -113,7 +113,7 @@ def _per_channel(
     log_kurtosis = np.log(np.mean(np.square(centred2, out=centred2), axis=1) / (m2 * m2) + 1e-9)
     crest = peak / rms
 
-    spectrum = np.fft.rfft(win * _hanning(length), axis=1)
+    spectrum = rfft_rows(win * _hanning(length))
     freqs = np.fft.rfftfreq(length, 1.0 / rate_hz).astype(np.float64)
     top = min(EMG_BAND_HZ[1], 0.475 * rate_hz)
     band = band_slice(freqs, EMG_BAND_HZ[0], top + 1e-9)
@@ -136,6 +136,21 @@ def _per_channel(
     return np.column_stack(
         [wl_rate, zc_rate, ssc_rate, mean_freq, median_freq, fracs, log_kurtosis, crest, env_cv, mods]
     )
+
+
+#: Rows per FFT call: numpy's FFT of 1,000-sample rows took 0.55 s for an 8-h night in blocks of 180 rows
+#: (a 90 s push) and 0.22-0.3 s in blocks of 32-64; each row's result is the same bits either way.
+FFT_ROWS = 48
+
+
+def rfft_rows(x: FloatArray) -> npt.NDArray[np.complex128]:
+    """``np.fft.rfft(x, axis=1)``, computed a few rows at a time (faster, the same values)."""
+    if x.shape[0] <= FFT_ROWS:
+        return np.fft.rfft(x, axis=1)
+    out = np.empty((x.shape[0], x.shape[1] // 2 + 1), dtype=np.complex128)
+    for start in range(0, x.shape[0], FFT_ROWS):
+        out[start : start + FFT_ROWS] = np.fft.rfft(x[start : start + FFT_ROWS], axis=1)
+    return out
 
 
 @functools.cache

@@ -147,8 +147,8 @@ class StreamFilter:
 
 def _table_source() -> str:
     """The source of ``_designs.py``: scipy's designs at the sample rates devices and the simulator use."""
-    emg_rates = (200.0, 250.0, 400.0, 500.0, 512.0, 600.0, 800.0, 1000.0, 1024.0, 1200.0, 1500.0, 2000.0, 2048.0)
-    emg_rates += (2500.0, 4000.0)
+    emg_rates = [200.0, 250.0, 400.0, 500.0, 512.0, 600.0, 800.0, 1000.0, 1024.0, 1200.0, 1500.0, 2000.0, 2048.0]
+    emg_rates += [2500.0, 4000.0]
     acc_rates = (25.0, 32.0, 50.0, 64.0, 100.0, 200.0)
     from scipy import signal
 
