@@ -36,6 +36,7 @@ than reject the frame, see :mod:`crampwatch.continuity`.
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 import numpy as np
@@ -96,7 +97,7 @@ def check_frame(frame: Frame, *, max_frame_s: float = MAX_FRAME_S, max_values: i
             f"{name} frame holds {frame.n_samples} samples x {n_ch} channels, more than the {max_values} allowed"
         )
     for ch in frame.channels:
-        if not (np.isfinite(ch.scale) and ch.scale > 0 and np.isfinite(ch.offset)):
+        if not (math.isfinite(ch.scale) and ch.scale > 0 and math.isfinite(ch.offset)):
             raise FrameError(f"channel {ch.name!r} has scale {ch.scale!r} and offset {ch.offset!r}; need scale > 0")
     if not 0 <= frame.seq <= MAX_SEQ:
         raise FrameError(f"sequence number {frame.seq} is outside 0..2**63-1")
