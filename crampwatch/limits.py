@@ -110,8 +110,9 @@ def check_frame(frame: Frame, *, max_frame_s: float = MAX_FRAME_S, max_values: i
     if frame.n_samples:
         # The largest |value| per channel, from the extreme counts, without converting every sample.
         # Column by column: numpy reduces axis 0 of a (samples, channels) array some 40x slower.
-        lowest = np.array([frame.data[:, j].min() for j in range(n_ch)], dtype=np.float64)
-        highest = np.array([frame.data[:, j].max() for j in range(n_ch)], dtype=np.float64)
+        # The ufuncs' reductions, not ndarray.min/max: the same values without their Python wrappers.
+        lowest = np.array([np.minimum.reduce(frame.data[:, j]) for j in range(n_ch)], dtype=np.float64)
+        highest = np.array([np.maximum.reduce(frame.data[:, j]) for j in range(n_ch)], dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is what this check is looking for
             scales = np.array([c.scale for c in frame.channels]) * unit_factors
             offsets = np.array([c.offset for c in frame.channels]) * unit_factors
