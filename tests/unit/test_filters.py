@@ -66,3 +66,16 @@ def test_detection_does_not_import_scipy_signal(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "scipy.signal" not in done.stdout.split() and "scipy.stats" not in done.stdout.split()
+
+
+def test_scipy_signal_still_imports_and_filters_after_the_direct_load() -> None:
+    """The directly loaded loop is a second copy of scipy's extension; scipy.signal loads its own after it."""
+    script = (
+        "import numpy as np\nfrom detector.features import filters\n"
+        "assert filters._sosfilt_loop() is not filters._public_sosfilt\n"
+        "from scipy import signal\n"
+        "sos = filters.emg_filter(1000.0); x = np.random.default_rng(0).normal(size=(2, 3000))\n"
+        "print(np.array_equal(signal.sosfilt(sos, x, axis=-1), filters.StreamFilter(sos, 2)(x.T).T))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True"]
