@@ -75,7 +75,7 @@ def load_frames(path: Path) -> list[list[tuple[int, str, bytes]]]:
 
 
 def render(seconds: float, *, templates: int = TEMPLATES) -> list[list[tuple[int, str, bytes]]]:
-    """Per template night: (tick, stream, payload), tick = the 0.25 s slot in which the frame's last sample lies."""
+    """Per template night: (tick, stream, payload), tick = the FRAME_S slot in which the frame's last sample lies."""
     out = []
     for seed in range(templates):
         rec = simulate(seconds, seed=100 + seed, event_density=4.0)
@@ -185,7 +185,7 @@ def live(patients: int, seconds: float = 60.0, *, workdir: Path | None = None) -
     from tests.servers import MosquittoServer
 
     tmp = Path(workdir or tempfile.mkdtemp(prefix="cramp-live-"))
-    frames_file = tmp / f"frames-{seconds:g}s.bin"
+    frames_file = tmp / f"frames-{seconds:g}s-{FRAME_S:g}.bin"
     if not frames_file.exists():
         save_frames(frames_file, render(seconds))
     broker = MosquittoServer(tmp / f"mosquitto-{patients}")
@@ -243,7 +243,7 @@ def live(patients: int, seconds: float = 60.0, *, workdir: Path | None = None) -
     worker = service.start()
     pub = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.live", "--publish", str(frames_file), "--url", broker.url,
-         "--patients", str(patients)],
+         "--patients", str(patients), "--frame-s", str(FRAME_S)],
         stdout=subprocess.PIPE, cwd=Path(__file__).parents[1],
     )  # fmt: skip
     assert pub.stdout is not None
@@ -302,6 +302,82 @@ def live(patients: int, seconds: float = 60.0, *, workdir: Path | None = None) -
     return result
 
 
+def capacity(patients: int, seconds: float, templates: list[list[tuple[int, str, bytes]]]) -> dict[str, Any]:
+    """The detector's work for ``patients`` streams, in this process, without a broker or a clock.
+
+    The worker's rounds are replayed as they come in real time: each round holds every patient's frames
+    that complete in one FRAME_S slot (EMG and ACC), and goes through ``DetectorService.handle_batch``
+    (decode, checks, features of every device, ONE model call, segments and events, the sinks' write).
+    ``patients_per_core`` is stream seconds per CPU second of that work (what one core sustains in real
+    time); ``round_p50_s`` / ``round_p99_s`` are the CPU seconds a round takes, which a frame waits at most
+    on top of its own length when the core keeps up. State per stream as in :func:`live`.
+    """
+    from detector.config import DetectorSettings
+    from detector.events import Event, Summary
+    from detector.model import Model, load_model
+    from detector.service import DetectorService
+
+    class NullSink:
+        name = "null"
+        events = 0
+
+        def write_events(self, events: list[Event]) -> None:
+            NullSink.events += len(events)
+
+        def write_summaries(self, summaries: list[Summary]) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    tmp = Path(tempfile.mkdtemp(prefix="cramp-capacity-"))
+    settings = DetectorSettings.model_validate(
+        {"publish_events": False, "dead_letter_file": tmp / "dead.jsonl", "max_devices": max(5000, patients)}
+    )
+    model = load_model()
+    service = DetectorService(settings, model, sinks=[NullSink()])
+    ticks: dict[int, list[tuple[str, bytes]]] = defaultdict(list)
+    for i in range(patients):
+        for tick, stream, payload in templates[i % len(templates)]:
+            ticks[tick].append((f"cramp/v1/p{i:05d}/d1/{stream}", payload))
+    rss0 = _rss_bytes()
+    rounds: list[float] = []
+    state: list[int] = []
+    order = sorted(ticks)
+    for n, tick in enumerate(order):
+        c0 = time.process_time()
+        service.handle_batch(ticks[tick])
+        rounds.append(time.process_time() - c0)
+        if n == int(len(order) * 0.8):
+            rss_mid = _rss_bytes()
+            state = [state_bytes(d, (Model, type(service))) for d in list(service.devices.values())[:20]]
+    cpu_s = float(np.sum(rounds))
+    result = {
+        "patients": patients,
+        "seconds": seconds,
+        "frame_s": FRAME_S,
+        "messages": service.stats.messages,
+        "cpu_s": round(cpu_s, 2),
+        "cpu_ms_per_message": round(1000 * cpu_s / max(1, service.stats.messages), 3),
+        "patients_per_core": round(patients * seconds / cpu_s, 1) if cpu_s else None,
+        "round_p50_s": round(float(np.percentile(rounds, 50)), 3),
+        "round_p99_s": round(float(np.percentile(rounds, 99)), 3),
+        "events": NullSink.events,
+        "state_kib_per_stream": round(float(np.mean(state)) / 1024, 1) if state else None,
+        "rss_mib_per_stream": round((rss_mid - rss0) / patients / 2**20, 3),
+        "internal_errors": service.stats.internal_errors,
+        "rejected_frames": service.stats.rejected_frames,
+    }
+    service.close()
+    return result
+
+
+CAPACITY_COLUMNS = (
+    "patients", "frame_s", "messages", "cpu_s", "cpu_ms_per_message", "patients_per_core", "round_p50_s",
+    "round_p99_s", "events", "state_kib_per_stream", "rss_mib_per_stream",
+)  # fmt: skip
+
+
 def open_delay(nights: int = 8, seconds: float = 600.0, *, density: float = 6.0) -> dict[str, Any]:
     """Onset -> open event, in stream time: simulated nights fed as live 0.25 s frames, one device each.
 
@@ -344,6 +420,7 @@ COLUMNS = (
 
 
 def main(argv: list[str] | None = None) -> None:
+    global FRAME_S
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run live", description=__doc__.split("\n\n")[0])
     parser.add_argument("--patients", default="50,200,500,1000", help="comma-separated patient counts")
     parser.add_argument("--seconds", type=float, default=60.0, help="real-time seconds per run (default 60)")
@@ -352,9 +429,29 @@ def main(argv: list[str] | None = None) -> None:
         "--open-delay-nights", type=int, default=8, help="10-minute nights for the onset->open delay (0: skip)"
     )
     parser.add_argument("--stop-when-behind", action="store_true", help="skip larger counts after one fails")
+    parser.add_argument(
+        "--frame-s", type=float, default=FRAME_S, help="frame length in seconds (default 0.25, the collector's)"
+    )
+    parser.add_argument(
+        "--capacity",
+        action="store_true",
+        help="no broker and no clock: the detector's CPU per patient in this process (see capacity())",
+    )
     parser.add_argument("--publish", type=Path, help=argparse.SUPPRESS)  # the publisher process
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    FRAME_S = args.frame_s
+    if args.capacity:
+        templates = render(args.seconds)
+        caps = []
+        print("  ".join(f"{c:>12}" for c in CAPACITY_COLUMNS), flush=True)
+        for n in (int(x) for x in args.patients.split(",")):
+            r = capacity(n, args.seconds, templates)
+            caps.append(r)
+            print("  ".join(f"{r[c]!s:>12}" for c in CAPACITY_COLUMNS), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps({"capacity": caps}, indent=1) + "\n")
+        return
     if args.publish:
         print(json.dumps(publish(args.publish, args.url, int(args.patients))))
         return

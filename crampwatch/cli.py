@@ -115,6 +115,32 @@ def build_parser(prog: str, description: str, commands: tuple[ModuleType, ...]) 
     return parser
 
 
+#: glibc mallopt parameters (malloc.h) and the values keep_freed_memory sets.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD_BYTES = 32 << 20
+TRIM_THRESHOLD_BYTES = 128 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse rather than hand it back to the kernel at once.
+
+    Detection allocates and frees numpy arrays of a few MB for every block of samples. By default glibc
+    serves such sizes with fresh mmap()s or trims the heap after each free, so every block page-faulted its
+    memory in anew: 1.4 s of kernel time in the 5.7 s of CPU of an 8-h night (558,000 page faults; 19,000
+    after this, and the same peak RSS). Returns whether it applied (glibc on Linux).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+
+
 def run_command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse ``argv``, run the chosen command, and turn any user error into one line and exit code 2."""
     try:
@@ -127,6 +153,7 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     prog = getattr(args, "command", None)
     prog = f"{parser.prog} {prog}" if prog else parser.prog
+    keep_freed_memory()
     try:
         return int(args.run(args))
     except CrampWatchError as err:

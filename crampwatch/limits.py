@@ -36,6 +36,7 @@ than reject the frame, see :mod:`crampwatch.continuity`.
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 import numpy as np
@@ -96,7 +97,7 @@ def check_frame(frame: Frame, *, max_frame_s: float = MAX_FRAME_S, max_values: i
             f"{name} frame holds {frame.n_samples} samples x {n_ch} channels, more than the {max_values} allowed"
         )
     for ch in frame.channels:
-        if not (np.isfinite(ch.scale) and ch.scale > 0 and np.isfinite(ch.offset)):
+        if not (math.isfinite(ch.scale) and ch.scale > 0 and math.isfinite(ch.offset)):
             raise FrameError(f"channel {ch.name!r} has scale {ch.scale!r} and offset {ch.offset!r}; need scale > 0")
     if not 0 <= frame.seq <= MAX_SEQ:
         raise FrameError(f"sequence number {frame.seq} is outside 0..2**63-1")
@@ -109,8 +110,9 @@ def check_frame(frame: Frame, *, max_frame_s: float = MAX_FRAME_S, max_values: i
     if frame.n_samples:
         # The largest |value| per channel, from the extreme counts, without converting every sample.
         # Column by column: numpy reduces axis 0 of a (samples, channels) array some 40x slower.
-        lowest = np.array([frame.data[:, j].min() for j in range(n_ch)], dtype=np.float64)
-        highest = np.array([frame.data[:, j].max() for j in range(n_ch)], dtype=np.float64)
+        # The ufuncs' reductions, not ndarray.min/max: the same values without their Python wrappers.
+        lowest = np.array([np.minimum.reduce(frame.data[:, j]) for j in range(n_ch)], dtype=np.float64)
+        highest = np.array([np.maximum.reduce(frame.data[:, j]) for j in range(n_ch)], dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is what this check is looking for
             scales = np.array([c.scale for c in frame.channels]) * unit_factors
             offsets = np.array([c.offset for c in frame.channels]) * unit_factors

@@ -76,7 +76,9 @@ class DetectorSettings(MqttClientSettings):
         Path("cramp-dead-letter.jsonl"),
         description="JSON-lines file for events and summaries a sink refused for good, with the reason",
     )
-    model: Path = Field(DEFAULT_MODEL, description="model file (.skops) with its .card.json beside it")
+    model: Path = Field(
+        DEFAULT_MODEL, description="model file (.npz, or an older .skops) with its .card.json beside it"
+    )
     publish_events: bool = Field(True, description="also publish each event as JSON on <prefix>/<patient>/events")
     open_events: bool = Field(
         True,

@@ -21,9 +21,9 @@ saying what to do.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import numpy.typing as npt
 from crampwatch.errors import ModelError
 
 from .features import EMG_ONLY_COLUMNS, EMG_ONLY_NAMES, NAMES
+from .forest import Forest, read_forests, write_forests
 from .paths import DEFAULT_MODEL as DEFAULT_MODEL  # re-exported: its home is detector.paths
 
 FloatArray = npt.NDArray[np.float64]
@@ -41,7 +42,7 @@ FloatArray = npt.NDArray[np.float64]
 
 #: SHA-256 of the shipped model file. A card travels with its model, so an attacker who replaces one can
 #: replace both; this hash travels with the code. Retraining the shipped model means updating it here.
-SHIPPED_MODEL_SHA256 = "fdf5a0c9243605c63009ad411e09804ad9fc304c4d0f9b978530145eb9d58ddb"
+SHIPPED_MODEL_SHA256 = "3a9b0b94ee5a8c0076d6e043b0ce58c29c1808a6ae9ef39c1b73dc6862a70925"
 
 #: The only types trusted on top of skops' defaults: the scikit-learn types a CrampWatch model (two
 #: HistGradientBoosting classifiers in a dict) is made of, i.e. every type in the shipped model's skops
@@ -66,13 +67,6 @@ MODEL_TYPES = frozenset(
 _ACC_KEY = NAMES.index("acc_log_activity")
 
 
-@functools.cache
-def _threads() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
 def card_path(model_path: Path) -> Path:
     return model_path.with_suffix(".card.json")
 
@@ -93,11 +87,11 @@ class Model:
     ``EMG_ONLY_NAMES`` and scores the windows that have no accelerometer data.
     """
 
-    estimator: Any
+    estimator: Forest
     classes: tuple[str, ...]
     card: dict[str, Any]
     path: Path
-    emg_estimator: Any | None = None
+    emg_estimator: Forest | None = None
 
     def calibrated(self, confidence: float) -> float:
         """Map an event's mean window probability to the chance it is a true event (the card's table)."""
@@ -108,10 +102,8 @@ class Model:
 
     def probabilities(self, x: FloatArray, types: tuple[str, ...]) -> FloatArray:
         """Probability of each of ``types`` for each row of ``x`` (0 for a type the model lacks)."""
-        # One thread: detection scales out over processes, and OpenMP threads on the small batches of a
-        # live stream made one prediction take 0.46 s instead of 0.011 s on a busy 2-core machine.
-        with _threads().limit(limits=1, user_api="openmp"):
-            proba = self._predict_proba(x)
+        # numpy, one thread: detection scales out over processes.
+        proba = self._predict_proba(x)
         out = np.zeros((x.shape[0], len(types)))
         for j, name in enumerate(types):
             if name in self.classes:
@@ -120,7 +112,7 @@ class Model:
 
     def _predict_proba(self, x: FloatArray) -> FloatArray:
         if self.emg_estimator is None:
-            return np.asarray(self.estimator.predict_proba(x), dtype=np.float64)
+            return self.estimator.predict_proba(x)
         # Each row is scored on its own, so splitting the batch changes no result.
         no_acc = np.isnan(x[:, _ACC_KEY])
         out = np.empty((x.shape[0], len(self.classes)))
@@ -133,8 +125,6 @@ class Model:
 
 def load_model(path: Path | str | None = None) -> Model:
     """Load and verify a model; raises ModelError with the fix when it cannot be used."""
-    import skops.io as sio  # imported here: it is slow to import and only needed once
-
     model_path = Path(path) if path else DEFAULT_MODEL
     card_file = card_path(model_path)
     if not model_path.is_file():
@@ -166,6 +156,47 @@ def load_model(path: Path | str | None = None) -> Model:
     verified = (str(model_path.resolve()), actual, json.dumps(card, sort_keys=True))
     if verified in _VERIFIED:
         return _VERIFIED[verified]
+    if model_path.suffix == ".skops":
+        estimator, emg_estimator = _read_skops(model_path)
+    else:
+        forests = read_forests(model_path)
+        if set(forests) not in ({"with_acc"}, {"with_acc", "without_acc"}):
+            raise ModelError(
+                f"model file {model_path} holds {sorted(forests)}, not the classifiers 'with_acc' and 'without_acc'"
+            )
+        estimator, emg_estimator = forests["with_acc"], forests.get("without_acc")
+    stale = tuple(card.get("features", ())) != NAMES or (
+        emg_estimator is not None and tuple(card.get("features_without_acc", ())) != EMG_ONLY_NAMES
+    )
+    if stale:
+        raise ModelError(
+            f"model {model_path} was trained on other features than this version computes; "
+            "retrain it with `cramp-detector train`"
+        )
+    # After the card's feature check, so a model from an older version gets "retrain" rather than this.
+    for est, n_features in ((estimator, len(NAMES)), (emg_estimator, len(EMG_ONLY_NAMES))):
+        if est is not None and est.n_features_in_ != n_features:
+            raise ModelError(
+                f"model file {model_path} holds a damaged or crafted classifier (it does not read the "
+                f"{n_features} numeric features of this version), so it was not loaded; "
+                "use a model trained with `cramp-detector train`."
+            )
+    classes = tuple(str(c) for c in card["classes"])
+    for est in (estimator, emg_estimator):
+        if est is not None and tuple(str(c) for c in est.classes_) != classes:
+            raise ModelError(f"model {model_path}: classes in the card and in the estimator differ")
+    model = Model(estimator=estimator, classes=classes, card=card, path=model_path, emg_estimator=emg_estimator)
+    _VERIFIED[verified] = model
+    return model
+
+
+def _read_skops(model_path: Path) -> tuple[Forest, Forest | None]:
+    """The classifiers of a ``.skops`` model (the format before ``.npz``), as forests.
+
+    Needs scikit-learn and skops, which the ``.npz`` format does not; ``python -m detector.convert``
+    turns such a file into an ``.npz`` one.
+    """
+    import skops.io as sio  # imported here: it is slow to import and only needed for this format
     from skops.io.exceptions import UntrustedTypesFoundException
 
     # One pass: skops audits every type against `trusted` before it rebuilds anything, so asking
@@ -190,25 +221,10 @@ def load_model(path: Path | str | None = None) -> Model:
                 f"model file {model_path} holds {sorted(stored)}, not the classifiers 'with_acc' and 'without_acc'"
             )
         estimator, emg_estimator = stored["with_acc"], stored["without_acc"]
-    stale = tuple(card.get("features", ())) != NAMES or (
-        emg_estimator is not None and tuple(card.get("features_without_acc", ())) != EMG_ONLY_NAMES
-    )
-    if stale:
-        raise ModelError(
-            f"model {model_path} was trained on other features than this version computes; "
-            "retrain it with `cramp-detector train`"
-        )
-    # After the card's feature check, so a model from an older version gets "retrain" rather than this.
     _check_trees(estimator, len(NAMES), model_path)
     if emg_estimator is not None:
         _check_trees(emg_estimator, len(EMG_ONLY_NAMES), model_path)
-    classes = tuple(str(c) for c in card["classes"])
-    for est in (estimator, emg_estimator):
-        if est is not None and tuple(str(c) for c in est.classes_) != classes:
-            raise ModelError(f"model {model_path}: classes in the card and in the estimator differ")
-    model = Model(estimator=estimator, classes=classes, card=card, path=model_path, emg_estimator=emg_estimator)
-    _VERIFIED[verified] = model
-    return model
+    return Forest.from_sklearn(estimator), None if emg_estimator is None else Forest.from_sklearn(emg_estimator)
 
 
 #: Models loaded so far, by (resolved path, file sha256, card); see load_model.
@@ -271,18 +287,27 @@ def _check_trees(estimator: Any, n_features: int, model_path: Path) -> None:
 
 
 def save_model(estimator: Any, path: Path, card: dict[str, Any], emg_estimator: Any | None = None) -> Path:
-    """Write the classifiers with skops and their card (with the file's hash); returns the card path.
+    """Write the classifiers and their card (with the file's hash); returns the card path.
 
-    ``estimator`` was fitted on ``NAMES``, ``emg_estimator`` (optional) on ``EMG_ONLY_NAMES``.
+    ``estimator`` was fitted on ``NAMES``, ``emg_estimator`` (optional) on ``EMG_ONLY_NAMES``; each is a
+    fitted ``HistGradientBoostingClassifier`` or a :class:`Forest`. The format follows the suffix: ``.npz``
+    (tree arrays, what CrampWatch ships and loads fastest) or ``.skops`` (the scikit-learn objects, for
+    work in scikit-learn; needs scikit-learn estimators).
     """
-    import zipfile
-
-    import skops.io as sio
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Deflated: the archive is mostly a JSON schema and small arrays, and ships inside the wheel.
-    obj = estimator if emg_estimator is None else {"with_acc": estimator, "without_acc": emg_estimator}
-    sio.dump(obj, path, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    if path.suffix == ".skops":
+        import zipfile
+
+        import skops.io as sio
+
+        # Deflated: the archive is mostly a JSON schema and small arrays.
+        obj = estimator if emg_estimator is None else {"with_acc": estimator, "without_acc": emg_estimator}
+        sio.dump(obj, path, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    else:
+        forests = {"with_acc": _forest(estimator)}
+        if emg_estimator is not None:
+            forests["without_acc"] = _forest(emg_estimator)
+        write_forests(path, forests)
     card = {**card, "sha256": file_sha256(path), "features": list(NAMES)}
     if emg_estimator is not None:
         card["features_without_acc"] = list(EMG_ONLY_NAMES)
@@ -290,3 +315,48 @@ def save_model(estimator: Any, path: Path, card: dict[str, Any], emg_estimator: 
     out = card_path(path)
     out.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
     return out
+
+
+def _forest(estimator: Any) -> Forest:
+    return estimator if isinstance(estimator, Forest) else Forest.from_sklearn(estimator)
+
+
+def convert_model(source: Path, target: Path) -> Path:
+    """Write the verified model ``source`` (any format, e.g. a ``.skops`` file) as ``target`` (``.npz``)
+    with the same card: the same trees, so the same probabilities; returns the new card's path.
+
+    The card keeps everything it says about training (code commit, recipe and window hashes, scores) and
+    records the file it was converted from.
+    """
+    if target.suffix != ".npz":
+        raise ModelError(f"convert writes an .npz model; name the target {target.with_suffix('.npz')}")
+    model = load_model(source)
+    card = {**model.card, "converted_from": {"file": source.name, "sha256": model.card.get("sha256")}}
+    return save_model(model.estimator, target, card, model.emg_estimator)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m detector.model convert SOURCE [TARGET]``: see :func:`convert_model`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m detector.model", description=convert_model.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    conv = sub.add_parser("convert", help="write a model (e.g. .skops) as .npz with the same card")
+    conv.add_argument("source", type=Path)
+    conv.add_argument("target", type=Path, nargs="?", help="default: SOURCE with the suffix .npz")
+    args = parser.parse_args(argv)
+    target = args.target or args.source.with_suffix(".npz")
+    try:
+        convert_model(args.source, target)
+    except ModelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    digest = file_sha256(target)
+    print(f"{target}: sha256 {digest}")
+    if target.resolve() == DEFAULT_MODEL:
+        print(f"the shipped model: set SHIPPED_MODEL_SHA256 = {digest!r} in detector/model.py")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,4 +11,4 @@ from pathlib import Path
 
 #: The model shipped with the package (package data, so installed wheels have it); ``--model`` overrides it,
 #: and ``cramp-detector train`` writes here by default.
-DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "cramp-model.skops"
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "cramp-model.npz"

@@ -301,8 +301,10 @@ class DevicePipeline:
         at_rest = np.median(ratio_rms, axis=1).max(axis=1) < REST_MEDIAN_RATIO
         spikes: BoolArray = np.asarray((ratio_peak >= FASCICULATION_PEAK_RATIO).any(axis=2), dtype=bool)
         # Isolated: the segments either side are not spikes too (a burst is not a twitch).
-        before = np.pad(spikes[:, :-1], ((0, 0), (1, 0)))
-        after = np.pad(spikes[:, 1:], ((0, 0), (0, 1)))
+        before = np.zeros_like(spikes)
+        before[:, 1:] = spikes[:, :-1]
+        after = np.zeros_like(spikes)
+        after[:, :-1] = spikes[:, 1:]
         isolated = spikes & ~before & ~after
         return np.where(at_rest, isolated.sum(axis=1), 0).astype(np.int64)
 

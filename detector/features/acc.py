@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import numpy.typing as npt
 
-from .emg import band_slice, row_sums
+from .emg import _hanning, band_slice, row_sums
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -24,15 +26,22 @@ def acc_window_features(win: FloatArray, rate_hz: float) -> tuple[FloatArray, Fl
     activity = mag.std(axis=1)
     jerk = _norm3(np.diff(win, axis=1)).mean(axis=1) * rate_hz
     n = mag.shape[1]
-    spec = np.abs(np.fft.rfft((mag - mag.mean(axis=1, keepdims=True)) * np.hanning(n), axis=1)) ** 2
-    freqs = np.fft.rfftfreq(n, 1.0 / rate_hz).astype(np.float64)
+    spec = np.abs(np.fft.rfft((mag - mag.mean(axis=1, keepdims=True)) * _hanning(n), axis=1)) ** 2
+    slow_band, clonus_band = _acc_plan(n, rate_hz)
     total = row_sums(spec[:, 1:]) + 1e-30
-    slow = row_sums(spec[:, band_slice(freqs, 0.3, 3.0)]) / total
-    clonus = row_sums(spec[:, band_slice(freqs, 3.5, 8.0)]) / total
+    slow = row_sums(spec[:, slow_band]) / total
+    clonus = row_sums(spec[:, clonus_band]) / total
     gravity = win.mean(axis=1)
     gravity = gravity / (np.linalg.norm(gravity, axis=1, keepdims=True) + 1e-9)
     features = np.column_stack([np.log10(activity + 1e-4), np.log10(jerk + 1e-3), slow, clonus])
     return features, gravity
+
+
+@functools.cache
+def _acc_plan(n: int, rate_hz: float) -> tuple[slice, slice]:
+    """The 0.3-3 Hz and 3.5-8 Hz bins of an ``n``-sample window (once, not per live frame)."""
+    freqs = np.fft.rfftfreq(n, 1.0 / rate_hz).astype(np.float64)
+    return band_slice(freqs, 0.3, 3.0), band_slice(freqs, 3.5, 8.0)
 
 
 def _norm3(v: FloatArray) -> FloatArray:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluate import BASE_TYPES, evaluate_simulated, model_detector
-from ..model import Model, load_model, save_model
+from ..model import DEFAULT_MODEL, Model, card_path, file_sha256, load_model, save_model
 from ..offline import detect_recording
 from ..scoring import format_table, split_by_accelerometer
 from .config import TrainConfig
@@ -195,7 +195,15 @@ def finalize(
     check: tuple[str, ...] = (),
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Calibrate, score on held-out nights and real no-cramp recordings, and write the card."""
+    """Calibrate, score on held-out nights and real no-cramp recordings, and write the card.
+
+    The work is done on a copy in a scratch folder beside ``out``, moved into place at the end: load_model
+    refuses the shipped path while its hash is not the pinned ``SHIPPED_MODEL_SHA256``, and a retrained
+    shipped model has a new hash until the code is updated (logged at the end).
+    """
+    final = out
+    scratch = out.parent / f".{out.stem}.training"
+    out = scratch / final.name
     save_model(clf, out, card, emg_clf)
     calibration = calibration_table(load_model(out), cfg, progress=progress)
     if calibration["raw"]:
@@ -213,4 +221,12 @@ def finalize(
     if check:
         card["real_no_cramp_check"] = real_check(model, check)
     save_model(clf, out, card, emg_clf)
+    out.replace(final)
+    card_path(out).replace(card_path(final))
+    scratch.rmdir()
+    if final.resolve() == DEFAULT_MODEL:
+        log.warning(
+            "retrained the shipped model: set SHIPPED_MODEL_SHA256 = %r in detector/model.py (docs/model.md)",
+            file_sha256(final),
+        )
     return card

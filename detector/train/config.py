@@ -32,8 +32,8 @@ class TrainConfig:
     # fits did not fit the time budget, and the held-out nights score the model itself.
     cv_folds: int = 0
     # The boosting's size: the model ships inside the package, so it must stay small and load fast.
-    # Fewer, larger trees: skops spends ~1 ms per tree loading, so 2 x 40 iterations x 5 classes loads in
-    # about half a second where 2 x 500 x 5 took four.
+    # Fewer, larger trees: each tree costs scoring time per window (the .npz model scores every tree of a
+    # window in numpy), and skops, for .skops models, spent ~1 ms per tree loading.
     max_iter: int = 40
     max_leaf_nodes: int = 63
     learning_rate: float = 0.25

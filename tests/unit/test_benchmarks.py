@@ -42,3 +42,19 @@ def test_the_benchmarks_own_memory_is_not_counted_as_the_childs() -> None:
     ballast = b"\x01" * 200_000_000  # written pages: this process's RSS is over 200 MB
     child = run_child([sys.executable, "-S", "-c", "pass"])
     assert len(ballast) and child.max_rss_mb < 100
+
+
+def test_live_capacity_runs_the_service_in_rounds() -> None:
+    """``live --capacity`` (the detector's CPU per patient, no broker): every frame of every patient goes
+    through the service, in one round per frame slot, without errors or rejected frames."""
+    from benchmarks import live
+
+    old = live.FRAME_S
+    live.FRAME_S = 1.0
+    try:
+        result = live.capacity(3, 20.0, live.render(20.0, templates=2))
+    finally:
+        live.FRAME_S = old
+    assert result["messages"] == 3 * 2 * 20
+    assert result["internal_errors"] == 0 and result["rejected_frames"] == 0
+    assert result["state_kib_per_stream"] > 0

@@ -1,4 +1,9 @@
-"""A model file from an untrusted place never runs code: exact skops allow-list, pinned and card hashes."""
+"""A model file from an untrusted place never runs code: exact skops allow-list, pinned and card hashes.
+
+The shipped model is an ``.npz`` of tree arrays (its own refusals: ``tests/unit/test_forest.py``); the
+``.skops`` format is still loaded for models trained before it, through the allow-list tested here on a small
+scikit-learn model fitted in the test.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from crampwatch.errors import ModelError
 from detector import model as model_module
+from detector.features import EMG_ONLY_NAMES, NAMES
 from detector.model import (
     DEFAULT_MODEL,
     MODEL_TYPES,
@@ -21,6 +28,7 @@ from detector.model import (
     card_path,
     file_sha256,
     load_model,
+    save_model,
 )
 
 
@@ -76,12 +84,12 @@ def test_card_for_other_emg_only_features_is_refused(tmp_path: Path) -> None:
         load_model(path)
 
 
-def test_archive_with_other_contents_is_refused(tmp_path: Path) -> None:
+def test_archive_with_other_contents_is_refused(fitted: dict[str, Any], tmp_path: Path) -> None:
     import skops.io as sio
 
     shipped = load_model(DEFAULT_MODEL)
     path = tmp_path / "odd.skops"
-    sio.dump({"with_acc": shipped.estimator}, path)  # the EMG-only classifier is missing
+    sio.dump({"with_acc": fitted["with_acc"]}, path)  # the EMG-only classifier is missing
     card = {**shipped.card, "sha256": file_sha256(path)}
     card_path(path).write_text(json.dumps(card))
     with pytest.raises(ModelError, match="'with_acc' and 'without_acc'"):
@@ -151,10 +159,13 @@ def test_allow_list_is_exact_names_of_scikit_learn_types() -> None:
     assert not any(name.endswith(".") for name in MODEL_TYPES)
 
 
-def test_shipped_model_needs_only_allowed_types() -> None:
+def test_skops_model_needs_only_allowed_types(fitted: dict[str, Any], tmp_path: Path) -> None:
     import skops.io as sio
 
-    assert set(sio.get_untrusted_types(file=DEFAULT_MODEL)) <= MODEL_TYPES
+    path = tmp_path / "model.skops"
+    save_model(fitted["with_acc"], path, load_model(DEFAULT_MODEL).card, fitted["without_acc"])
+    assert set(sio.get_untrusted_types(file=path)) <= MODEL_TYPES
+    assert load_model(path).classes == load_model(DEFAULT_MODEL).classes
 
 
 def test_pinned_hash_is_the_shipped_model_and_its_card() -> None:
@@ -163,10 +174,10 @@ def test_pinned_hash_is_the_shipped_model_and_its_card() -> None:
 
 
 def test_replaced_shipped_model_is_refused_even_with_a_matching_card(
-    shipped: Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shipped: Model, fitted: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An attacker who swaps both shipped files (here: a valid model, cut and re-saved) is caught by the pin."""
-    path = _small_copy(shipped, tmp_path)
+    """An attacker who swaps both shipped files (here: another valid model) is caught by the pin."""
+    path = _small_copy(fitted, tmp_path)
     assert load_model(path).classes == shipped.classes  # as some other model file, it loads
     monkeypatch.setattr(model_module, "DEFAULT_MODEL", path.resolve())
     with pytest.raises(ModelError, match=r"replaced or damaged.*SHIPPED_MODEL_SHA256"):
@@ -180,13 +191,29 @@ def shipped() -> Model:
     return load_model(DEFAULT_MODEL)
 
 
-def _small_copy(shipped: Model, tmp_path: Path, field: str = "", value: int = 0) -> Path:
-    """The shipped model cut to its first boosting iteration (quick to save), with one field of the first
-    tree's root node set to ``value``, and a card that matches."""
+@pytest.fixture(scope="module")
+def fitted(shipped: Model) -> dict[str, Any]:
+    """Two small scikit-learn classifiers with the shipped model's classes and features, as
+    ``cramp-detector train`` fits them (the shipped model itself is tree arrays, not scikit-learn objects)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    y = np.array(shipped.classes)[np.arange(300) % len(shipped.classes)]
+    out = {}
+    for key, n in (("with_acc", len(NAMES)), ("without_acc", len(EMG_ONLY_NAMES))):
+        x = rng.normal(size=(300, n)) + (np.arange(300) % len(shipped.classes))[:, None]
+        out[key] = HistGradientBoostingClassifier(max_iter=2, max_leaf_nodes=7).fit(x, y)
+    return out
+
+
+def _small_copy(fitted: dict[str, Any], tmp_path: Path, field: str = "", value: int = 0) -> Path:
+    """The small scikit-learn model cut to its first boosting iteration, with one field of the first
+    tree's root node set to ``value``, saved with skops, and a card that matches."""
     import skops.io as sio
 
+    shipped = load_model(DEFAULT_MODEL)
     classifiers: dict[str, Any] = {}
-    pairs: tuple[tuple[str, Any], ...] = (("with_acc", shipped.estimator), ("without_acc", shipped.emg_estimator))
+    pairs: tuple[tuple[str, Any], ...] = (("with_acc", fitted["with_acc"]), ("without_acc", fitted["without_acc"]))
     for key, estimator in pairs:
         small = copy.copy(estimator)
         small._predictors = [[copy.copy(tree) for tree in estimator._predictors[0]]]
@@ -201,8 +228,8 @@ def _small_copy(shipped: Model, tmp_path: Path, field: str = "", value: int = 0)
     return path
 
 
-def test_small_copy_of_the_shipped_model_loads(shipped: Model, tmp_path: Path) -> None:
-    model = load_model(_small_copy(shipped, tmp_path))
+def test_small_skops_model_loads(shipped: Model, fitted: dict[str, Any], tmp_path: Path) -> None:
+    model = load_model(_small_copy(fitted, tmp_path))
     assert model.classes == shipped.classes
 
 
@@ -215,7 +242,7 @@ def test_small_copy_of_the_shipped_model_loads(shipped: Model, tmp_path: Path) -
         ("is_categorical", 1, "categorical split"),
     ],
 )
-def test_crafted_tree_is_refused(shipped: Model, tmp_path: Path, field: str, value: int, message: str) -> None:
+def test_crafted_tree_is_refused(fitted: dict[str, Any], tmp_path: Path, field: str, value: int, message: str) -> None:
     """skops trusts TreePredictor only because MODEL_TYPES says so; its node indices are checked here."""
     with pytest.raises(ModelError, match=f"damaged or crafted classifier.*{message}"):
-        load_model(_small_copy(shipped, tmp_path, field, value))
+        load_model(_small_copy(fitted, tmp_path, field, value))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -85,7 +85,7 @@ def _stepping_bursts() -> np.ndarray:
 
 @pytest.mark.parametrize("open_events", [False, True])
 def test_a_spasm_that_fits_no_subtype_is_dropped_and_withdrawn_if_announced(open_events: bool) -> None:
-    model = _BurstsAreSpasms(None, ("cramp", "movement", "other", "plm", "spasm"), {}, Path("stand-in"))
+    model = _BurstsAreSpasms(cast(Any, None), ("cramp", "movement", "other", "plm", "spasm"), {}, Path("stand-in"))
     pipe = DevicePipeline(model, expect_acc=False, open_events=open_events)
     events = [*pipe.push_emg(_stepping_bursts(), 1000.0).events, *pipe.finish().events]
     spasms = [(e.state, e.event_id) for e in events if e.type == "spasm"]

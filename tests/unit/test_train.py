@@ -69,7 +69,7 @@ def tiny(night: Recording, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
         workers=1, cv_folds=0,
         labeled=(str(folder),),
     )  # fmt: skip
-    out = tmp_path_factory.mktemp("model") / "tiny.skops"
+    out = tmp_path_factory.mktemp("model") / "tiny.npz"
     # One OpenMP thread: on a busy 2-core machine the fits' threads spin waiting for each other, which
     # took 3 to 25 times the CPU of one thread for these few windows.
     with threadpool_limits(limits=1, user_api="openmp"):
