@@ -155,8 +155,13 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
 
 @pytest.fixture
 def detector_args(mosquitto: MosquittoServer, influx_db: InfluxTestDatabase, tmp_path: Path) -> list[str]:
+    return serve_args(mosquitto, influx_db, tmp_path)
+
+
+def serve_args(broker: MosquittoServer, influx_db: InfluxTestDatabase, tmp_path: Path) -> list[str]:
+    """``cramp-detector serve`` against ``broker`` and the test's InfluxDB, its state in ``tmp_path``."""
     return [
-        "--mqtt-url", mosquitto.url,
+        "--mqtt-url", broker.url,
         "--client-id", f"det-{tmp_path.name[-20:]}",
         "--influx-url", influx_db.v2_url,
         "--influx-token", "x",
@@ -411,18 +416,7 @@ def test_broker_without_per_change_save_killed_mid_stream_detector_confirmation_
     from collector.spool import Spool
 
     broker = lossy_mosquitto
-    args = [
-        "--mqtt-url", broker.url,
-        "--client-id", f"det-{tmp_path.name[-20:]}",
-        "--influx-url", influx_db.v2_url,
-        "--influx-token", "x",
-        "--influx-bucket", influx_db.bucket,
-        "--state-dir", str(tmp_path / "state"),
-        "--dead-letter-file", str(tmp_path / "dead-letter.jsonl"),
-        "--events-file", str(tmp_path / "unused.jsonl"),
-        "--publish-events", "false",
-        "--log-level", "DEBUG",
-    ]  # fmt: skip
+    args = [*serve_args(broker, influx_db, tmp_path), "--publish-events", "false"]  # events compared in InfluxDB
     detector = Detector(tmp_path / "detector.log", args)
     detector.wait_for_log("taking frames")
     client = make_client(broker.url, "test-collector")
@@ -470,18 +464,7 @@ def test_detector_killed_mid_stream_a_detector_confirm_collector_loses_nothing(
     from collector.spool import Spool
 
     broker = lossy_mosquitto
-    args = [
-        "--mqtt-url", broker.url,
-        "--client-id", f"det-{tmp_path.name[-20:]}",
-        "--influx-url", influx_db.v2_url,
-        "--influx-token", "x",
-        "--influx-bucket", influx_db.bucket,
-        "--state-dir", str(tmp_path / "state"),
-        "--dead-letter-file", str(tmp_path / "dead-letter.jsonl"),
-        "--events-file", str(tmp_path / "unused.jsonl"),
-        "--publish-events", "false",
-        "--log-level", "DEBUG",
-    ]  # fmt: skip
+    args = [*serve_args(broker, influx_db, tmp_path), "--publish-events", "false"]  # events compared in InfluxDB
     log_path = tmp_path / "detector.log"
     first = Detector(log_path, args)
     first.wait_for_log("taking frames")
