@@ -93,6 +93,8 @@ BARRIER_DELAY_S: Final = 0.5
 EARLY_ACK_TTL_S: Final = 60.0
 #: After a reconnect, new frames wait for the old connection's messages to be acknowledged, at most this long.
 STALE_WAIT_S: Final = 30.0
+#: paho 2.1/2.2 internals that detector confirmation clears on every connect (_drop_paho_backlog).
+_PAHO_BACKLOG: Final = ("_out_message_mutex", "_out_messages", "_inflight_messages")
 _MAX_REASON_OK: Final = 0x80  # MQTT v5 reason codes below 0x80 are successes (0x10 = no subscribers)
 #: Detector confirmation: most frames sent and not yet confirmed by the detector (all streams of the device).
 DEFAULT_CONFIRM_WINDOW: Final = 5000
@@ -233,6 +235,14 @@ class FramePublisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         if confirm == "detector":
+            if not all(hasattr(client, name) for name in _PAHO_BACKLOG):
+                # paho's own resends would go out ahead of the probe and could make the detector see a gap
+                # (see _drop_paho_backlog): refuse rather than risk it.
+                raise CrampWatchError(
+                    f"confirm = 'detector' needs paho-mqtt's resend backlog ({', '.join(_PAHO_BACKLOG)}), which "
+                    f"paho-mqtt {getattr(mqtt, '__version__', '?')} does not have: install paho-mqtt 2.1 or 2.2, "
+                    "or use confirm = 'broker' with a broker that saves on every change"
+                )
             client.message_callback_add(self.confirm_topic, self._on_confirm)
             if client.is_connected():  # on_connect will not run for this connection: start its probe here
                 client.subscribe(self.confirm_topic, qos=1)

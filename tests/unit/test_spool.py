@@ -101,3 +101,17 @@ def test_sync_full_is_accepted_and_bad_modes_are_not(tmp_path: Path) -> None:
         _fill(spool, 2)
     with pytest.raises(SpoolError, match="normal"):
         Spool(tmp_path / "t.db", sync="fast")  # type: ignore[arg-type]
+
+
+def test_detector_confirmation_refuses_a_paho_without_the_resend_backlog_it_clears() -> None:
+    """Detector confirmation clears paho's resend backlog on every connect (private paho 2.1/2.2 state); a
+    paho without it would resend ahead of the probe, so the publisher refuses at once and says the fix."""
+    from collector.publisher import FramePublisher
+    from crampwatch.errors import CrampWatchError
+    from crampwatch.mqtt import make_client
+
+    client = make_client("mqtt://127.0.0.1:1", "offline")
+    FramePublisher(client, "cramp/v1", "p1", "leg", confirm="detector").close(timeout_s=0.1)
+    del client._out_messages  # as if paho kept its backlog elsewhere
+    with pytest.raises(CrampWatchError, match=r"paho-mqtt 2\.1 or 2\.2, or use confirm = 'broker'"):
+        FramePublisher(client, "cramp/v1", "p1", "leg", confirm="detector")
