@@ -141,8 +141,9 @@ def render(
         "outside the training ranges, so the model's scores there measure how well it learnt that generator "
         "(issue 14: cramp F1 1.00 there, 0.36 on an outside evaluator's set). The peers were fitted to nothing, "
         "so their scores are the same kind of number everywhere. The comparison that means something for the "
-        "model is on the scenario suite (other code, real background"
-        + (", table below" if scenarios else "; not run this time")
+        "model is on the scenario suite (other code than the training simulator; its real resting background "
+        "includes UCI files that training also uses, its events do not"
+        + ("; table below" if scenarios else "; not run this time")
         + ") and on the real recordings (never trained on; they hold no cramp or spasm, so they only count "
         "false alarms).",
         "",
