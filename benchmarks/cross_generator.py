@@ -1,9 +1,9 @@
 """Cross-generator check (docs/cross-generator.md): train a small model on one generator, score it on the other.
 
-    python -m benchmarks.cross_generator sim-to-scenarios --nights 60 --seed 3 --out /tmp/xg/sim.skops
-    cramp-detector evaluate --scenarios --model /tmp/xg/sim.skops
-    python -m benchmarks.cross_generator scenarios-to-sim --seeds 12 --out /tmp/xg/scen.skops
-    cramp-detector evaluate --simulated 32 --seed 9 --model /tmp/xg/scen.skops
+    python -m benchmarks.cross_generator sim-to-scenarios --nights 60 --seed 7 --out /tmp/xg/sim.npz
+    cramp-detector evaluate --scenarios --model /tmp/xg/sim.npz
+    python -m benchmarks.cross_generator scenarios-to-sim --seeds 4 --seed 3 --out /tmp/xg/scen.npz
+    cramp-detector evaluate --simulated 32 --seed 9 --model /tmp/xg/scen.npz
 
 (a) ``sim-to-scenarios`` fits on training nights of :mod:`crampwatch.simulate` (``TRAIN_RANGES``, the same
 recipe as ``cramp-detector train``, without calibration or held-out scoring); (b) ``scenarios-to-sim`` fits on
@@ -11,6 +11,9 @@ the scenario suite's recordings (:func:`crampwatch.scenarios.build`, every scena
 suite's seed 0) and is scored on the simulator's held-out nights. Both models are small (60 iterations) and
 carry no confidence calibration. A generator whose model scores well on the other family has taught
 something about cramps, not about its own texture.
+
+``--out`` names the model file; its suffix picks the format (``.npz``, what CrampWatch ships, or
+``.skops``), and both load with ``--model``. Keep it out of the repository (``/tmp``).
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -82,3 +85,23 @@ def test_neurokit_activation_matches_emg_activation() -> None:
     assert len(onsets) >= 3
     np.testing.assert_array_equal(onsets, info["EMG_Onsets"])
     np.testing.assert_array_equal(offsets, info["EMG_Offsets"])
+
+
+def test_peers_benchmark_scores_the_scenario_suite(tmp_path: Path) -> None:
+    """`python -m benchmarks.peers` also scores the independent scenario suite, quiet scenarios included."""
+    from benchmarks import peers as bench
+    from crampwatch.scenarios import SCENARIOS, RealDataMissingError, find_real_data
+
+    try:
+        find_real_data()
+    except RealDataMissingError as err:
+        pytest.skip(f"real recordings not available: {err}")
+    cases = bench.scenario_cases()
+    assert [c.name for c in cases] == [f"scenario {s.name}" for s in SCENARIOS]
+    out, scores = tmp_path / "peers.md", tmp_path / "peers.json"
+    argv = ["--nights", "1", "--night-s", "60", "--detectors", "rms", "--no-real", "--no-progress"]
+    assert bench.main([*argv, "--out", str(out), "--json", str(scores)]) == 0
+    report = out.read_text()
+    assert "### Scenario suite (independent of the training code)" in report
+    assert "Which numbers are independent of the training code" in report
+    assert len(json.loads(scores.read_text())["scenarios"]["rms"]["recordings"]) == len(SCENARIOS)
