@@ -57,12 +57,13 @@ class Reference:
 @pytest.fixture(scope="module")
 def night() -> Reference:
     frames = list(SimulatedSource(Night(DURATION_S, SEED, event_density=6), start_ns=START_NS).frames())
-    streams = DeviceStreams(load_model(), PATIENT, DEVICE)  # as the service makes them
+    # As the service makes them: its final events carry the id they were announced under while open.
+    streams = DeviceStreams(load_model(), PATIENT, DEVICE, open_events=True)
     events: list[Event] = []
     summaries = 0
     for frame in frames:
         out = streams.on_frame(frame)
-        events += out.events
+        events += [e for e in out.events if e.state == "final"]
         summaries += len(out.summaries)
     assert [e.type for e in events] == ["spasm", "cramp"], "the test night should hold a spasm, then a cramp"
     return Reference(frames, events, summaries)
