@@ -209,9 +209,9 @@ class DevicePipeline:
         self._run_n = 0
         self._run_on = False
         self._run_peak = 0.0
-        self._run_announced = False
+        self._run_announced = ""  # the type the run was announced as ("": not yet)
         self._announced: list[_Announced] = []
-        self._linked: _Announced | None = None
+        self._linked: list[_Announced] = []  # all matched to the one event the segmenter has open
         self._gap_windows: set[int] = set()
         self._longest_push_s = 0.0
 
@@ -543,9 +543,8 @@ class DevicePipeline:
                 if event is not None:
                     events.append(event)
                 continue
-            announced = self._match(seg)
-            if announced is not None:
-                if event is not None and event.type == announced.event.type:
+            for announced in self._match(seg):
+                if event is not None and event.type == announced.event.type and event.opened_onset_s is None:
                     # The id announced: the final event replaces the open one for every consumer.
                     event = replace(event, opened_onset_s=announced.event.onset_s)
                 else:
@@ -607,7 +606,7 @@ class DevicePipeline:
         scored_from = 0
         out = []
         for i, k in enumerate(range(first, stop)):
-            if self._run_first is not None and self._run_announced:
+            if self._run_first is not None and self._run_announced == "cramp":
                 # An announced event needs no more scoring (most active windows are in long cramps, so
                 # this is most of the saving): it goes on while the EMG stays active, as a run would.
                 if active[i]:
@@ -633,7 +632,7 @@ class DevicePipeline:
                 continue
             if self._run_first is None:
                 self._run_first, self._run_sum, self._run_n = k, np.zeros(n_types), 0
-                self._run_on, self._run_peak, self._run_announced = False, 0.0, False
+                self._run_on, self._run_peak, self._run_announced = False, 0.0, ""
             assert probs is not None
             self._run_last = k
             self._run_sum = self._run_sum + probs[i - scored_from]
@@ -641,8 +640,10 @@ class DevicePipeline:
             self._run_peak = max(self._run_peak, float(h["peak"][k - h.first]))
             self._run_on |= p >= rules.on
             best = int(np.argmax(self._run_sum))
-            if self._run_on and self._run_n >= need[best] and not self._run_announced:
-                self._run_announced = True
+            # A run announced as a spasm that grows into a cramp is announced again, as a cramp.
+            kind = self._segmenter.types[best]
+            if self._run_on and self._run_n >= need[best] and self._run_announced not in (kind, "cramp"):
+                self._run_announced = kind
                 mean = self._run_sum / self._run_n
                 hop = self.emg.hop_s
                 event = self._event(
@@ -657,36 +658,35 @@ class DevicePipeline:
                 out.append(event)
         return out
 
-    def _match(self, seg: Segment) -> _Announced | None:
-        """The announcement a final segment confirms, if any: the one matched to it while it was open, or
-        one waiting whose run overlaps it."""
-        if self._linked is not None and self._linked.segment_first == seg.first:
-            linked, self._linked = self._linked, None
-            return linked
-        for a in self._announced:
-            if a.first <= seg.last and a.last + OPEN_MATCH_WINDOWS >= seg.first:
-                self._announced.remove(a)
-                return a
-        return None
+    def _match(self, seg: Segment) -> list[_Announced]:
+        """The announcements a final segment answers, the newest last: those matched to it while it was
+        open, or those waiting whose run overlaps it. One of its type carries its id; the rest are withdrawn."""
+        if self._linked and self._linked[0].segment_first == seg.first:
+            linked, self._linked = self._linked, []
+            return sorted(linked, key=lambda a: a.event.type != seg.type)
+        found = [a for a in self._announced if a.first <= seg.last and a.last + OPEN_MATCH_WINDOWS >= seg.first]
+        for a in found:
+            self._announced.remove(a)
+        return sorted(found, key=lambda a: a.event.type != seg.type)
 
     def _settle(self, through: int | None) -> list[Event]:
         """Withdraw what the decision, now at window ``through``, has not found."""
         assert self._segmenter is not None
         out = []
         running = self._segmenter.running_first
-        if self._linked is not None and running != self._linked.segment_first:
+        if self._linked and running != self._linked[0].segment_first:
             # Its event closed too short for its type: nothing final follows.
-            out.append(replace(self._linked.event, state="cancelled"))
-            self._linked = None
+            out += [replace(a.event, state="cancelled") for a in self._linked]
+            self._linked = []
         for a in list(self._announced):
             if through is not None and a.last + OPEN_MATCH_WINDOWS > through:
                 continue
             self._announced.remove(a)
-            if running is not None and running <= a.last + OPEN_MATCH_WINDOWS and self._linked is None:
+            if running is not None and running <= a.last + OPEN_MATCH_WINDOWS:
                 # The event is under way: the announcement waits for its end.
                 a.segment_first = running
-                self._linked = a
-            else:  # nothing there, or an event announced already
+                self._linked.append(a)
+            else:  # nothing there
                 out.append(replace(a.event, state="cancelled"))
         return out
 
