@@ -50,13 +50,14 @@ class Event:
     precursor_s: float = 0.0
     interrupted_s: float = 0.0
     #: ``final``: the event as it ended (the only state offline detection and CSV files have). Live,
-    #: ``open``: a cramp or spasm going on, sent once the model is sure of it, long before it ends (its
-    #: offset is "so far"); ``cancelled``: an open event that ended too short for its type, or as another
-    #: type. All states of one event share its :attr:`event_id`.
+    #: ``open``: a cramp or spasm going on, sent seconds after its onset from the data so far
+    #: (``pipeline.OPEN_AFTER_S``; its offset is "so far"); ``cancelled``: an open event the final decision
+    #: did not confirm (nothing there, too short for its type, or another type). All states of one event
+    #: share its :attr:`event_id`.
     state: str = "final"
-    #: Live: the onset the event was announced with (state ``open``), when the detector announced it
-    #: early from the data so far and its final onset came out different. The id stays the one announced,
-    #: so the final event replaces the open one for every consumer. Not part of what was found (left out
+    #: Live, on a final event that confirms an announcement: the onset it was announced with (state
+    #: ``open``, from the data so far), which may differ from the final onset. The id stays the one
+    #: announced, so the final event replaces the open one for every consumer. Not part of what was found (left out
     #: of comparisons, CSV and JSON): offline events never have it, and their ids are unchanged.
     opened_onset_s: float | None = field(default=None, compare=False)
 
