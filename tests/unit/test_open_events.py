@@ -185,3 +185,20 @@ def test_provisional_context_is_the_context_of_a_stream_padded_after_each_window
         padded = np.concatenate([series[: r + 1], np.repeat(series[r : r + 1], FUTURE, axis=0)])
         tilt = np.concatenate([gravity[: r + 1], np.repeat(gravity[r : r + 1], FUTURE, axis=0)])
         assert np.array_equal(got[j], context_features(padded, names, tilt, r, r + 1)[0])
+
+
+def test_influx_a_final_event_announced_at_another_onset_also_overwrites_the_open_point() -> None:
+    from dataclasses import replace
+
+    from detector.sinks.influx import event_points
+
+    final = Event("p", "d", "cramp", 37.25, 73.25, 0.9, 40.0, start_ns=10**18, opened_onset_s=39.75)
+    opened = replace(final, onset_s=39.75, offset_s=45.75, state="open", opened_onset_s=None)
+    assert final.event_id == opened.event_id
+    lines = [p.to_line_protocol() for p in event_points(final)]
+    open_line = event_points(opened)[0].to_line_protocol()
+    assert len(lines) == 2 and lines[0].endswith(f" {final.onset_ns}") and "duration_s" in lines[0]
+    # same series and time as the open point, in a state of its own and without duration_s
+    assert lines[1].split(" ")[0] == open_line.split(" ")[0] and lines[1].endswith(f" {opened.onset_ns}")
+    assert 'state="confirmed"' in lines[1] and "duration_s" not in lines[1]
+    assert len(event_points(replace(final, opened_onset_s=37.25))) == 1  # announced at its final onset
