@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from crampwatch import wire
+from crampwatch.recording import Recording
 from crampwatch.simulate import simulate
 
 START_NS = 1_700_000_000_000_000_000
@@ -379,35 +380,69 @@ CAPACITY_COLUMNS = (
 
 
 def open_delay(nights: int = 8, seconds: float = 600.0, *, density: float = 6.0) -> dict[str, Any]:
-    """Onset -> open event, in stream time: simulated nights fed as live 0.25 s frames, one device each.
+    """Onset -> open event on ``nights`` simulated nights (the training simulator's, seeds 200+)."""
+    return open_study([simulate(seconds, seed=200 + seed, event_density=density) for seed in range(nights)])
 
-    The delay of each open event is the device time of the newest sample the detector had when it
-    produced the event, minus the event's onset; wall-clock latency (the live benchmark) adds to it.
-    The same for final events (onset -> final), for comparison.
+
+def open_sets(heldout: int) -> dict[str, list[Recording]]:
+    """The recordings of the open-event study: dense simulated nights, held-out nights as `evaluate
+    --simulated` scores them (30 min, density 3) and the independent scenario suite (seed 0)."""
+    from crampwatch.scenarios import SCENARIOS, build
+    from detector.train.data import heldout_recording, heldout_seed
+
+    return {
+        "dense (8 x 10 min, density 6)": [simulate(600.0, seed=200 + s, event_density=6.0) for s in range(8)],
+        f"held-out ({heldout} x 30 min, density 3)": [
+            heldout_recording(heldout_seed(i, 1), 1800.0, 3.0) for i in range(heldout)
+        ],
+        f"scenarios ({len(SCENARIOS)})": [build(sc, seed=0) for sc in SCENARIOS],
+    }
+
+
+def open_study(recordings: list[Recording]) -> dict[str, Any]:
+    """Open events of ``recordings`` fed as live 0.25 s frames, one device each, in stream time.
+
+    The delay of an open event is the device time of the newest sample the detector had when it produced
+    it, minus the onset of the final event that confirmed it (same id): how long after the event's
+    onset, as finally decided, carers heard of it. Wall-clock latency (the live benchmark) adds to it.
+    Also: how many open events were withdrawn (``cancelled``), per hour of recording, and how many final
+    events came without an open one before them.
     """
     from detector.model import load_model
     from detector.stream import DeviceStreams
 
     model = load_model()
     delays: dict[str, list[float]] = defaultdict(list)
-    for seed in range(nights):
-        rec = simulate(seconds, seed=200 + seed, event_density=density)
-        streams = DeviceStreams(model, "p", f"d{seed}", open_events=True)
+    counts: dict[str, int] = defaultdict(int)
+    hours = 0.0
+    for i, rec in enumerate(recordings):
+        hours += rec.duration_s / 3600.0
+        streams = DeviceStreams(model, "p", f"d{i}", open_events=True)
         newest = 0.0
-        for f in rec.frames(FRAME_S):
-            if f.kind.value == "emg":
+        opened: dict[str, float] = {}
+        for f, result in [*((f, streams.on_frame(f)) for f in rec.frames(FRAME_S)), (None, streams.finish())]:
+            if f is not None and f.kind.value == "emg":
                 newest = f.t0_ns / 1e9 + f.n_samples / f.rate_hz
-            for e in streams.on_frame(f).events:
-                if e.type != "plm":
-                    delays[f"{e.type}_{e.state}"].append(newest - e.onset_s)
-        for e in streams.finish().events:
-            if e.type != "plm":
-                delays[f"{e.type}_{e.state}"].append(newest - e.onset_s)
-    out: dict[str, Any] = {"nights": nights, "seconds": seconds, "density": density}
+            for e in result.events:
+                if e.type == "plm":
+                    continue
+                counts[f"{e.type}_{e.state}"] += 1
+                if e.state == "open":
+                    opened[e.event_id] = newest
+                elif e.state == "final":
+                    delays[f"{e.type}_final"].append(newest - e.onset_s)
+                    if e.event_id in opened:
+                        delays[f"{e.type}_open"].append(opened[e.event_id] - e.onset_s)
+                    else:
+                        counts[f"{e.type}_final_unannounced"] += 1
+    out: dict[str, Any] = {"recordings": len(recordings), "hours": round(hours, 2)}
     for key, d in sorted(delays.items()):
         out[f"{key}_n"] = len(d)
         out[f"{key}_p50_s"] = round(float(np.percentile(d, 50)), 1)
         out[f"{key}_p99_s"] = round(float(np.percentile(d, 99)), 1)
+    out.update(sorted(counts.items()))
+    cancelled = counts["cramp_cancelled"] + counts["spasm_cancelled"]
+    out["cancelled_per_hour"] = round(cancelled / hours, 1)
     return out
 
 
@@ -427,6 +462,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument(
         "--open-delay-nights", type=int, default=8, help="10-minute nights for the onset->open delay (0: skip)"
+    )
+    parser.add_argument(
+        "--open-study",
+        type=int,
+        metavar="HELDOUT_NIGHTS",
+        help="only the open-event study (open_sets): delays and cancelled opens per hour, then exit",
     )
     parser.add_argument("--stop-when-behind", action="store_true", help="skip larger counts after one fails")
     parser.add_argument(
@@ -451,6 +492,13 @@ def main(argv: list[str] | None = None) -> None:
             print("  ".join(f"{r[c]!s:>12}" for c in CAPACITY_COLUMNS), flush=True)
         if args.json:
             args.json.write_text(json.dumps({"capacity": caps}, indent=1) + "\n")
+        return
+    if args.open_study is not None:
+        study = {name: open_study(recs) for name, recs in open_sets(args.open_study).items()}
+        for name, r in study.items():
+            print(f"{name}: {json.dumps(r)}", flush=True)
+        if args.json:
+            args.json.write_text(json.dumps({"open_study": study}, indent=1) + "\n")
         return
     if args.publish:
         print(json.dumps(publish(args.publish, args.url, int(args.patients))))

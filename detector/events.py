@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 #: Column order of event CSV files (offline ``detect`` and the file sink).
 CSV_FIELDS = (
@@ -50,10 +50,16 @@ class Event:
     precursor_s: float = 0.0
     interrupted_s: float = 0.0
     #: ``final``: the event as it ended (the only state offline detection and CSV files have). Live,
-    #: ``open``: a cramp or spasm going on, sent once the model is sure of it, long before it ends (its
-    #: offset is "so far"); ``cancelled``: an open event that ended too short for its type, or as another
-    #: type. All states of one event share its :attr:`event_id`.
+    #: ``open``: a cramp or spasm going on, sent seconds after its onset from the data so far
+    #: (``pipeline.OPEN_AFTER_S``; its offset is "so far"); ``cancelled``: an open event the final decision
+    #: did not confirm (nothing there, too short for its type, or another type). All states of one event
+    #: share its :attr:`event_id`.
     state: str = "final"
+    #: Live, on a final event that confirms an announcement: the onset it was announced with (state
+    #: ``open``, from the data so far), which may differ from the final onset. The id stays the one
+    #: announced, so the final event replaces the open one for every consumer. Not part of what was found (left out
+    #: of comparisons, CSV and JSON): offline events never have it, and their ids are unchanged.
+    opened_onset_s: float | None = field(default=None, compare=False)
 
     @property
     def event_id(self) -> str:
@@ -64,7 +70,13 @@ class Event:
         drop a repeat by id, as InfluxDB overwrites the point. An open event that turns out to be another
         type is cancelled under its id; the final event then has an id of its own.
         """
-        return f"{self.patient}/{self.device}/{self.type}/{self.onset_ns}"
+        return f"{self.patient}/{self.device}/{self.type}/{self.id_onset_ns}"
+
+    @property
+    def id_onset_ns(self) -> int:
+        """The onset the id and the InfluxDB point of the announcement are at (see ``opened_onset_s``)."""
+        onset = self.onset_s if self.opened_onset_s is None else self.opened_onset_s
+        return self.start_ns + round(onset * 1e9)
 
     @property
     def duration_s(self) -> float:
@@ -90,6 +102,7 @@ class Event:
 
     def to_json(self) -> str:
         body = asdict(self)
+        del body["opened_onset_s"]
         body["duration_s"] = round(self.duration_s, 3)
         body["onset_ns"] = self.onset_ns
         body["id"] = self.event_id

@@ -22,7 +22,7 @@ Besides cramps and spasms (the model's job) the pipeline reports, apart from the
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +31,7 @@ from .episodes import EPS_UV as EPISODE_EPS_UV
 from .episodes import discharge_floor
 from .events import Event, Summary
 from .features import ACC_NAMES, EMG_NAMES, NAMES, acc_window_features, context_features, emg_window_features
-from .features.context import FUTURE, PAST
+from .features.context import ACTIVE_LOG_LEVEL, FUTURE, PAST, provisional_context_features
 from .model import Model
 from .plm import LegMovement, PlmScorer
 from .segment import Segment, Segmenter, SegmentRules
@@ -49,10 +49,17 @@ BASELINE_EVERY = 20  # windows: 10 s
 ACC_WAIT_S = 10.0  # no ACC seen yet (at least 2 EMG frames' worth, so long frames do not trip it)
 ACC_STALL_S = 300.0  # an ACC stream was seen but has stalled
 SCORED = ("cramp", "spasm")
-# Live: an event is announced (state "open") once the model has called this much of it involuntary. The
-# model decides a window 15 s (features.context.FUTURE) after it ends, so the open event comes about
-# OPEN_AFTER_S + 15 s after the onset, however long the cramp lasts.
-OPEN_AFTER_S = 2.0
+# Live: an event is announced (state "open") once the model, scoring the newest windows from their past
+# alone (provisional_context_features: no look-ahead), has called this much of it involuntary, by the type
+# it looks like so far. The final decision waits for the 15 s look-ahead (features.context.FUTURE) as
+# before, and confirms or withdraws it. Seconds of evidence trade delay against withdrawn announcements:
+# the first seconds of a leg movement or a turn in bed (up to about 5 s) look like a cramp's, so a cramp
+# announced after 2 s was withdrawn 10-15 times an hour on simulated nights, after 6 s about 1.5 times
+# (docs/scaling.md, "Events while they go on"). A spasm after 2 s was seldom withdrawn.
+OPEN_AFTER_S: dict[str, float] = {"cramp": 6.0, "spasm": 2.0}
+# How far (windows: 5 s) the final event's onset may come after the announced run's last window and still
+# be the announced event; past that, with no event under way, the announcement is withdrawn.
+OPEN_MATCH_WINDOWS = 10
 BASE_NAMES = EMG_NAMES + ACC_NAMES
 
 # Precursor: a tone between 1.5x and 10x the resting level, lasting at least 10 s right before a cramp.
@@ -62,6 +69,16 @@ PRECURSOR_MIN_S = 10.0
 # Fasciculation: an isolated 50 ms segment whose peak is >= 8x the resting RMS, in a window at rest.
 FASCICULATION_PEAK_RATIO = 8.0
 REST_MEDIAN_RATIO = 1.5
+
+
+@dataclass(slots=True)
+class _Announced:
+    """An event announced "open" early, waiting for the final decision on its windows."""
+
+    event: Event
+    first: int  # the announced run's first window
+    last: int  # the window it was announced at
+    segment_first: int = -1  # the first window of the segmenter's event it was matched to
 
 
 class WindowTable:
@@ -184,6 +201,17 @@ class DevicePipeline:
         self._plm: PlmScorer | None = None
         self._fasciculations = 0  # counted since the last summary
         self._ended = False
+        # Live announcements (open_events): the provisional run being watched, then the announcements
+        # waiting for the final decision, and the one matched to the event the segmenter has open now.
+        self._run_first: int | None = None
+        self._run_last = 0
+        self._run_sum = np.zeros(0)
+        self._run_n = 0
+        self._run_on = False
+        self._run_peak = 0.0
+        self._run_announced = ""  # the type the run was announced as ("": not yet)
+        self._announced: list[_Announced] = []
+        self._linked: list[_Announced] = []  # all matched to the one event the segmenter has open
         self._gap_windows: set[int] = set()
         self._longest_push_s = 0.0
 
@@ -198,10 +226,7 @@ class DevicePipeline:
             self.emg = EmgWindower(rate_hz, samples.shape[1])
             self._rms_ring = np.zeros((BASELINE_HISTORY, samples.shape[1]))
             types = self.model.classes if self.model else SCORED
-            announce = max(1, round(OPEN_AFTER_S / self.emg.hop_s)) if self.open_events else None
-            self._segmenter = Segmenter(
-                tuple(t for t in types if t in SCORED), self.emg.hop_s, self._rules, announce_after=announce
-            )
+            self._segmenter = Segmenter(tuple(t for t in types if t in SCORED), self.emg.hop_s, self._rules)
             self._plm = PlmScorer(self.emg.seg_s)
         if valid:  # filler is not a frame: it must not stretch the wait for the accelerometer
             self._longest_push_s = max(self._longest_push_s, samples.shape[0] / rate_hz)
@@ -224,7 +249,7 @@ class DevicePipeline:
         self._ended = True
         out = self._advance()
         if self._segmenter is not None:
-            out.events.extend(self._to_events(self._segmenter.finish()))
+            out.events.extend(self._to_events(self._segmenter.finish(), through=None))
         if self._plm is not None:
             out.events.extend(self._plm_events(self._plm.finish()))
         return out
@@ -326,6 +351,9 @@ class DevicePipeline:
                 if pad_start:
                     # Repeat the first window before the stream start, so early windows have a "past".
                     self._history.repeat_edge(PAST, front=True, zero=("peak", "valid", "seg_rms"))
+                if self.open_events:
+                    n_known = self._history.first + len(self._history)
+                    out.events.extend(self._provisional(n_known - ready, n_known))
                 out.summaries.extend(self._summaries(ends[:ready], take, acc_rows[:, 0]))
         ready = self._history.first + len(self._history) - FUTURE - self._decided
         if self._ended or ready >= self.decide_windows:
@@ -444,8 +472,15 @@ class DevicePipeline:
             floor = discharge_floor(h.rows(start, stop, "seg_rms"), baseline)
             # ...and an episode keeps the rest it began with (a long cramp fills the baseline's history).
             rest = np.log(baseline + EPISODE_EPS_UV)
-            segments = self._segmenter.push(probs, h.rows(start, stop, "peak"), valid, lead, floor, rest)
-            out.events.extend(self._to_events(segments))
+            peak = h.rows(start, stop, "peak")
+            # Announced events are matched when the decision reaches OPEN_MATCH_WINDOWS past them: the
+            # windows are pushed in pieces cut there (the segments do not depend on the pieces).
+            cuts = sorted(
+                {a.last + OPEN_MATCH_WINDOWS + 1 - start for a in self._announced} & set(range(1, stop - start))
+            )
+            for a, b in zip([0, *cuts], [*cuts, stop - start], strict=True):
+                segments = self._segmenter.push(probs[a:b], peak[a:b], valid[a:b], lead[a:b], floor[a:b], rest[a:b])
+                out.events.extend(self._to_events(segments, through=start + b - 1))
             lms = self._plm.push(h.rows(start, stop, "seg_rms"), h.rows(start, stop, "baseline"), not_plm)
             out.events.extend(self._plm_events(lms))
         self._decided = stop
@@ -498,43 +533,162 @@ class DevicePipeline:
             state=state,
         )
 
-    def _to_events(self, segments: list[Segment]) -> list[Event]:
-        assert self.emg is not None
-        hop = self.emg.hop_s
+    def _to_events(self, segments: list[Segment], through: int | None) -> list[Event]:
+        """The final events of ``segments``; live, also the fate of the announced events the decision
+        has now passed (windows up to ``through``; None: the end of the stream)."""
         events = []
         for seg in segments:
-            # A window's centre is 1 hop before its end; an event spans half a hop either side.
-            onset = self.emg.window_end_s(seg.first) - 1.5 * hop
-            offset = self.emg.window_end_s(seg.last) - 0.5 * hop
-            confidence = self.model.calibrated(seg.confidence) if self.model else seg.confidence
-            lead = seg.lead_s if seg.type == "cramp" and seg.lead_s >= PRECURSOR_MIN_S else 0.0
-            interrupted = seg.interrupted * hop
-            # An open spasm is still growing: its subtype is judged once, on the whole of it.
-            subtype, state = "", seg.state
-            if seg.type == "spasm" and seg.state == "final":
-                decision = self._spasm_subtype(seg)
-                subtype = decision.subtype
-                if not decision.spasm:
-                    # Its EMG fits no spasm subtype (subtype.py: jerks at a voluntary rhythm): no spasm. Live,
-                    # whoever heard of it as an open event hears it is withdrawn.
-                    log.debug("spasm %.1f-%.1f s dropped: %s", onset, offset, decision.reason)
-                    if not seg.announced:
-                        continue
-                    state = "cancelled"
-            events.append(
-                self._event(
-                    seg.type,
-                    onset,
-                    offset,
-                    confidence,
-                    seg.peak_uv,
-                    precursor_s=lead,
-                    interrupted_s=interrupted,
-                    subtype=subtype,
-                    state=state,
-                )
-            )
+            event = self._final_event(seg)
+            if not self.open_events:
+                if event is not None:
+                    events.append(event)
+                continue
+            for announced in self._match(seg):
+                if event is not None and event.type == announced.event.type and event.opened_onset_s is None:
+                    # The id announced: the final event replaces the open one for every consumer.
+                    event = replace(event, opened_onset_s=announced.event.onset_s)
+                else:
+                    events.append(replace(announced.event, state="cancelled"))
+            if event is not None:
+                events.append(event)
+        if self.open_events:
+            events.extend(self._settle(through))
         return events
+
+    def _final_event(self, seg: Segment) -> Event | None:
+        """The event of a final segment, or None for a spasm whose EMG fits no spasm subtype."""
+        assert self.emg is not None
+        hop = self.emg.hop_s
+        # A window's centre is 1 hop before its end; an event spans half a hop either side.
+        onset = self.emg.window_end_s(seg.first) - 1.5 * hop
+        offset = self.emg.window_end_s(seg.last) - 0.5 * hop
+        confidence = self.model.calibrated(seg.confidence) if self.model else seg.confidence
+        lead = seg.lead_s if seg.type == "cramp" and seg.lead_s >= PRECURSOR_MIN_S else 0.0
+        subtype = ""
+        if seg.type == "spasm":
+            decision = self._spasm_subtype(seg)
+            subtype = decision.subtype
+            if not decision.spasm:
+                # Its EMG fits no spasm subtype (subtype.py: jerks at a voluntary rhythm): no spasm.
+                log.debug("spasm %.1f-%.1f s dropped: %s", onset, offset, decision.reason)
+                return None
+        return self._event(
+            seg.type, onset, offset, confidence, seg.peak_uv,
+            precursor_s=lead, interrupted_s=seg.interrupted * hop, subtype=subtype,
+        )  # fmt: skip
+
+    # -- live announcements -------------------------------------------------------------------------
+    #
+    # The model's decision on a window needs 15 s of its future. To tell carers of a cramp within seconds,
+    # the newest windows are also scored with *provisional* context features (their future taken to be
+    # the window itself, as at the end of a recording): a run of OPEN_AFTER_S of them called involuntary
+    # is announced "open" at once. Only windows well above rest (ACTIVE_LOG_LEVEL) are scored so, which
+    # keeps the cost at rest nil. The final decision is untouched: when it reaches the announced windows
+    # it either finds the event there (the final event then carries the announced id) or withdraws the
+    # announcement ("cancelled", same id). Every step depends on the windows alone, not on how they were
+    # batched, so a journal replay announces the same events with the same ids.
+
+    def _provisional(self, first: int, stop: int) -> list[Event]:
+        """Watch windows ``first..stop-1`` (just complete) for a run to announce."""
+        assert self.emg is not None and self._segmenter is not None
+        if self.model is None:
+            return []
+        h = self._history
+        rel = np.arange(first, stop) - h.first
+        n_types = len(self._segmenter.types)
+        active = h["valid"][rel] & (h["base"][rel, 0] >= ACTIVE_LOG_LEVEL)
+        if self._run_first is None and not active.any():
+            return []
+        rules = self._segmenter.rules
+        need = [max(1, round(OPEN_AFTER_S[t] / self.emg.hop_s)) for t in self._segmenter.types]
+        merge = max(1, round(rules.merge_s / self.emg.hop_s))
+        probs: FloatArray | None = None  # of windows from `scored_from` on, scored when first needed
+        scored_from = 0
+        out = []
+        for i, k in enumerate(range(first, stop)):
+            if self._run_first is not None and self._run_announced == "cramp":
+                # An announced event needs no more scoring (most active windows are in long cramps, so
+                # this is most of the saving): it goes on while the EMG stays active, as a run would.
+                if active[i]:
+                    self._run_last = k
+                elif k - self._run_last > merge:
+                    self._run_first = None
+                continue
+            if not active[i]:
+                p = 0.0
+            else:
+                if probs is None:
+                    probs = np.zeros((stop - first - i, n_types))
+                    scored_from = i
+                    rows = rel[i:][active[i:]]
+                    ctx = provisional_context_features(h["base"], BASE_NAMES, h["gravity"], rows)
+                    x = np.hstack([h["base"][rows], ctx])
+                    probs[active[i:]] = self.model.probabilities(x, self.model_types)[:, :n_types]
+                p = float(probs[i - scored_from].sum())
+            if p < rules.off:
+                # Dips shorter than the segmenter's merge_s do not end the run, as they do not end an event.
+                if self._run_first is not None and k - self._run_last > merge:
+                    self._run_first = None
+                continue
+            if self._run_first is None:
+                self._run_first, self._run_sum, self._run_n = k, np.zeros(n_types), 0
+                self._run_on, self._run_peak, self._run_announced = False, 0.0, ""
+            assert probs is not None
+            self._run_last = k
+            self._run_sum = self._run_sum + probs[i - scored_from]
+            self._run_n += 1
+            self._run_peak = max(self._run_peak, float(h["peak"][k - h.first]))
+            self._run_on |= p >= rules.on
+            best = int(np.argmax(self._run_sum))
+            # A run announced as a spasm that grows into a cramp is announced again, as a cramp.
+            kind = self._segmenter.types[best]
+            if self._run_on and self._run_n >= need[best] and self._run_announced not in (kind, "cramp"):
+                self._run_announced = kind
+                mean = self._run_sum / self._run_n
+                hop = self.emg.hop_s
+                event = self._event(
+                    self._segmenter.types[best],
+                    self.emg.window_end_s(self._run_first) - 1.5 * hop,
+                    self.emg.window_end_s(k) - 0.5 * hop,
+                    self.model.calibrated(float(mean[best])),
+                    self._run_peak,
+                    state="open",
+                )
+                self._announced.append(_Announced(event, self._run_first, k))
+                out.append(event)
+        return out
+
+    def _match(self, seg: Segment) -> list[_Announced]:
+        """The announcements a final segment answers, the newest last: those matched to it while it was
+        open, or those waiting whose run overlaps it. One of its type carries its id; the rest are withdrawn."""
+        if self._linked and self._linked[0].segment_first == seg.first:
+            linked, self._linked = self._linked, []
+            return sorted(linked, key=lambda a: a.event.type != seg.type)
+        found = [a for a in self._announced if a.first <= seg.last and a.last + OPEN_MATCH_WINDOWS >= seg.first]
+        for a in found:
+            self._announced.remove(a)
+        return sorted(found, key=lambda a: a.event.type != seg.type)
+
+    def _settle(self, through: int | None) -> list[Event]:
+        """Withdraw what the decision, now at window ``through``, has not found."""
+        assert self._segmenter is not None
+        out = []
+        running = self._segmenter.running_first
+        if self._linked and running != self._linked[0].segment_first:
+            # Its event closed too short for its type: nothing final follows.
+            out += [replace(a.event, state="cancelled") for a in self._linked]
+            self._linked = []
+        for a in list(self._announced):
+            if through is not None and a.last + OPEN_MATCH_WINDOWS > through:
+                continue
+            self._announced.remove(a)
+            if running is not None and running <= a.last + OPEN_MATCH_WINDOWS:
+                # The event is under way: the announcement waits for its end.
+                a.segment_first = running
+                self._linked.append(a)
+            else:  # nothing there
+                out.append(replace(a.event, state="cancelled"))
+        return out
 
     def _spasm_subtype(self, seg: Segment) -> Decision:
         """Tonic, clonus, flexor, extensor or myoclonic, or no spasm at all (subtype.py), from the windows

@@ -13,7 +13,7 @@ counted as *interrupted*, and do not enter the type and confidence means.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -49,32 +49,13 @@ class Segment:
     peak_uv: float
     lead_s: float = 0.0  # rising tone before the run that became this event (precursor)
     interrupted: int = 0  # windows inside it that the window model did not call involuntary
-    #: "final" (closed), "open" (announced while it goes on: ``last`` is the newest window so far) or
-    #: "cancelled" (an announced run that closed too short for its type, or as another type).
-    state: str = "final"
-    #: A final segment that was announced "open" while it went on (so withdrawing it needs a cancellation).
-    #: Bookkeeping of the live path, not part of what was found: left out of comparisons.
-    announced: bool = field(default=False, compare=False)
 
 
 class Segmenter:
     """Sequential over windows, so it gives the same segments however the windows are batched."""
 
-    def __init__(
-        self,
-        types: tuple[str, ...],
-        hop_s: float,
-        rules: SegmentRules | None = None,
-        *,
-        announce_after: int | None = None,
-    ) -> None:
-        """``announce_after``: also return an "open" segment once an event has that many involuntary windows.
-
-        The live service tells a patient's carers of a cramp while it goes on, instead of at its end.
-        """
+    def __init__(self, types: tuple[str, ...], hop_s: float, rules: SegmentRules | None = None) -> None:
         self.types = types
-        self._announce_after = announce_after
-        self._announced: str | None = None  # type of the open segment announced for the running event
         self.hop_s = hop_s
         self.rules = rules or SegmentRules()
         self._min_s = dict(self.rules.min_s)
@@ -155,20 +136,13 @@ class Segmenter:
                 self._sum += probs[i] * n_back
                 self._extend(k, probs[i], peak_uv[i])
                 self._n_on += 1
-            announce = self._announce_after is not None and self._n_on >= self._announce_after
-            if announce and self._open and self._announced is None:
-                out.append(self._announcement())
         self._next += probs.shape[0]
         return out
 
-    def _announcement(self) -> Segment:
-        """The running event as known so far (the open state); its onset is final already."""
-        mean = self._sum / max(self._n_on, 1)  # _sum holds the involuntary windows only (the run back to onset)
-        best = int(np.argmax(mean))
-        self._announced = self.types[best]
-        return Segment(
-            self.types[best], self._first, self._last, float(mean[best]), self._peak, self._lead, state="open"
-        )
+    @property
+    def running_first(self) -> int | None:
+        """First window of the event open now (its onset is final already), or None."""
+        return self._first if self._open else None
 
     def _extend(self, k: int, p: FloatArray, peak: float) -> None:
         self._sum += p
@@ -190,20 +164,9 @@ class Segmenter:
         kind = self.types[best]
         duration = n * self.hop_s
         interrupted = n - self._n_on
-        announced, self._announced = self._announced, None
-        out = []
-        if announced is not None and (announced != kind or duration < self._min_s.get(kind, 0.0)):
-            # Whoever heard of the open event hears it is withdrawn (its id, its type, state "cancelled").
-            out.append(Segment(announced, self._first, self._last, float(mean[best]), self._peak, state="cancelled"))
         if duration < self._min_s.get(kind, 0.0):
-            return out
-        out.append(
-            Segment(
-                kind, self._first, self._last, float(mean[best]), self._peak, self._lead, interrupted,
-                announced=announced is not None,
-            )
-        )  # fmt: skip
-        return out
+            return []
+        return [Segment(kind, self._first, self._last, float(mean[best]), self._peak, self._lead, interrupted)]
 
     def finish(self) -> list[Segment]:
         """Close an event still open at the end of the stream."""

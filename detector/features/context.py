@@ -143,3 +143,28 @@ def context_features(
     out.append(_angle_deg(gravity[idx - PAST], gravity[idx]))
     out.append(out[0] - out[3])  # level now relative to the past minute: the abrupt rise of a cramp
     return np.column_stack(out)
+
+
+def provisional_context_features(
+    series: FloatArray, names: tuple[str, ...], gravity: FloatArray, rows: npt.NDArray[np.intp]
+) -> FloatArray:
+    """Context features of the windows ``rows`` from their past alone: each window's future is taken to be
+    the window itself repeated (as the end of a recording is padded), so the result needs no look-ahead.
+
+    Live, this lets the detector announce an event within seconds of its onset instead of ``FUTURE`` hops
+    later. Each row depends on its own window and its ``PAST`` only, so it does not depend on batching.
+    ``series`` needs ``PAST`` rows before each of ``rows``. The same numbers as :func:`context_features`
+    on a series padded after the window, for all rows at once: every offset past the window reads it.
+    """
+    if rows.size and int(rows.min()) - PAST < 0:
+        raise ValueError("context needs PAST rows before each window")
+    col = {name: i for i, name in enumerate(names)}
+    out: list[FloatArray] = [np.empty(0)] * len(_SPANS)
+    for (name, first, last), stats in _VIEWS.items():
+        view = series[rows[:, None] + np.minimum(np.arange(first, last + 1), 0)[None, :], col[name]]
+        for i, stat in stats:
+            out[i] = _stat(view, stat)
+    out.append(_angle_deg(gravity[rows - 10], gravity[rows]))
+    out.append(_angle_deg(gravity[rows - PAST], gravity[rows]))
+    out.append(out[0] - out[3])
+    return np.column_stack(out)

@@ -1,6 +1,6 @@
 """InfluxDB sink (influxdb-client): events and 1 Hz summaries.
 
-    cramp_events   tags patient, device, type (cramp, spasm, plm); fields state (open/final/cancelled),
+    cramp_events   tags patient, device, type (cramp, spasm, plm); fields state (open/final/cancelled/confirmed),
                    event_id (one per event, shared by its states), duration_s (final only), confidence,
                    peak_uv, subtype, precursor_s, interrupted_s;
                    time = onset (device clock). Rewriting the same event overwrites the same point, so
@@ -75,6 +75,26 @@ def event_point(e: Event) -> Point:
         .field("precursor_s", float(e.precursor_s))
         .field("interrupted_s", float(e.interrupted_s))
     )
+
+
+def event_points(e: Event) -> list[Point]:
+    """The event's point, and for a final event announced early at another onset, one more that overwrites
+    the open point (same series and time) with state ``confirmed``: no point stays ``open``, and, without a
+    ``duration_s`` and in a state of its own, it is counted nowhere (queries of ``state = 'final'`` too)."""
+    points = [event_point(e)]
+    if e.state == "final" and e.id_onset_ns != e.onset_ns:
+        points.append(
+            Point(EVENTS)
+            .tag("patient", e.patient)
+            .tag("device", e.device)
+            .tag("type", e.type)
+            .field("state", "confirmed")
+            .field("event_id", e.event_id)
+            .field("confidence", float(e.confidence))
+            .field("peak_uv", float(e.peak_uv))
+            .time(e.id_onset_ns, WritePrecision.NS)
+        )
+    return points
 
 
 def summary_point(s: Summary) -> Point:
@@ -218,7 +238,7 @@ class InfluxSink:
             raise sink_error(self.name, self.url, err) from err
 
     def write_events(self, events: list[Event]) -> None:
-        self._send([event_point(e) for e in events])
+        self._send([p for e in events for p in event_points(e)])
 
     def write_summaries(self, summaries: list[Summary]) -> None:
         for start in range(0, len(summaries), 5000):
