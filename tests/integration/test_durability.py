@@ -121,6 +121,15 @@ class Detector:
 
     running: ClassVar[set[subprocess.Popen[bytes]]] = set()
 
+    @classmethod
+    def kill_leftovers(cls) -> None:
+        """After a test (a failed one included): no detector may keep running."""
+        for proc in cls.running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(WAIT_S)
+        cls.running.clear()
+
     def __init__(self, log_path: Path, args: list[str]) -> None:
         self.log_path = log_path
         self.offset = log_path.stat().st_size if log_path.exists() else 0  # this run's part of the log
@@ -181,11 +190,7 @@ def serve_args(broker: MosquittoServer, influx_db: InfluxTestDatabase, tmp_path:
 def _no_detector_left() -> Iterator[None]:
     """A failed test must not leave a detector running."""
     yield
-    for proc in Detector.running:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(WAIT_S)
-    Detector.running.clear()
+    Detector.kill_leftovers()
 
 
 @pytest.fixture

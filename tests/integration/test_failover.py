@@ -104,11 +104,7 @@ def publisher(mosquitto: MosquittoServer) -> Iterator[Publisher]:
 def _no_detector_left() -> Iterator[None]:
     """A failed test must not leave a detector running."""
     yield
-    for proc in Detector.running:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(60)
-    Detector.running.clear()
+    Detector.kill_leftovers()
 
 
 def serve_args(broker: MosquittoServer, bucket: str, influx_url: str, tmp: Path, client_id: str) -> list[str]:
