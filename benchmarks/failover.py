@@ -128,7 +128,7 @@ def logged_at(log: str, text: str) -> float:
 
 
 def stored(influx: InfluxServer, db: str) -> tuple[list[Stored], dict[str, int]]:
-    rows = influx.query('SELECT duration_s, "type" FROM cramp_events GROUP BY patient', db=db)
+    rows = influx.query('SELECT duration_s, "type" FROM cramp_events WHERE duration_s >= 0 GROUP BY patient', db=db)
     events = sorted((str(r["patient"]), str(r["type"]), int(r["time"]), float(r["duration_s"])) for r in rows)
     counts = influx.query("SELECT count(emg_rms_uv) FROM cramp_summary GROUP BY patient", db=db)
     return events, {str(r["patient"]): int(r["count"]) for r in counts}

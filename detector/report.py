@@ -127,10 +127,11 @@ def read_influx(url: str, db: str, patient: str, night: str, *, token: str = "")
     start, end = night_range_ns(night)
     # The only outside value, the patient id, is quoted by _quote; start and end are integers.
     where = f"patient = {_quote(patient)} AND time >= {start} AND time < {end}"
+    # Final events only: an open or withdrawn announcement has no duration_s (as in the Grafana panels).
     event_rows = influxql(
         url,
         db,
-        f'SELECT "type", duration_s, confidence, peak_uv, subtype FROM cramp_events WHERE {where}',  # noqa: S608
+        f'SELECT "type", duration_s, confidence, peak_uv, subtype FROM cramp_events WHERE {where} AND duration_s >= 0',  # noqa: S608
         token=token,
     )
     summary_rows = influxql(

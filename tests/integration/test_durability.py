@@ -213,7 +213,7 @@ def summaries_stored(db: InfluxTestDatabase) -> int:
 
 
 def stored_events(db: InfluxTestDatabase) -> list[tuple[str, int, float]]:
-    rows = db.query('SELECT duration_s, "type" FROM cramp_events')
+    rows = db.query('SELECT duration_s, "type" FROM cramp_events WHERE duration_s >= 0')
     return [(str(r["type"]), int(r["time"]), float(r["duration_s"])) for r in rows]
 
 

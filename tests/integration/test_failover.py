@@ -125,7 +125,7 @@ def serve_args(broker: MosquittoServer, bucket: str, influx_url: str, tmp: Path,
 
 def stored_events(db: InfluxTestDatabase) -> list[Stored]:
     """Final events in InfluxDB (open announcements carry no duration_s), per patient, in time order."""
-    rows = db.query('SELECT duration_s, "type" FROM cramp_events GROUP BY patient')
+    rows = db.query('SELECT duration_s, "type" FROM cramp_events WHERE duration_s >= 0 GROUP BY patient')
     return sorted((str(r["patient"]), str(r["type"]), int(r["time"]), float(r["duration_s"])) for r in rows)
 
 
