@@ -115,19 +115,21 @@ def confirm_topic(prefix: str, patient: str, device: str) -> str:
     return f"{prefix}/{patient}/{device}/confirm"
 
 
-def device_of_data_topic(topic: str, prefix: str, shards: int) -> tuple[str, StreamTopic] | None:
-    """``(device prefix, stream)`` of a data topic, with or without a shard level; None for other topics.
+def device_of_data_topic(topic: str, prefix: str, shards: int) -> tuple[int | None, str, StreamTopic] | None:
+    """``(shard, device prefix, stream)`` of a data topic, with or without a shard level; None for other
+    topics.
 
-    The device prefix is ``prefix`` itself, or ``<prefix>/s<k>`` under sharding: where the device's
-    other topics (status, confirm) live.
+    The shard is None without sharding. The device prefix is ``prefix`` itself, or ``<prefix>/s<k>`` under
+    sharding: where the device's other topics (status, confirm) live.
     """
+    shard = None
     if shards:
         found = parse_shard(topic, prefix)
         if found is None:
             return None
-        prefix = found[1]
+        shard, prefix = found
     stream = StreamTopic.parse(topic, prefix)
-    return None if stream is None else (prefix, stream)
+    return None if stream is None else (shard, prefix, stream)
 
 
 def events_topic(prefix: str, patient: str) -> str:

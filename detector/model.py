@@ -193,7 +193,7 @@ def load_model(path: Path | str | None = None) -> Model:
 def _read_skops(model_path: Path) -> tuple[Forest, Forest | None]:
     """The classifiers of a ``.skops`` model (the format before ``.npz``), as forests.
 
-    Needs scikit-learn and skops, which the ``.npz`` format does not; ``python -m detector.convert``
+    Needs scikit-learn and skops, which the ``.npz`` format does not; ``python -m detector.model convert``
     turns such a file into an ``.npz`` one.
     """
     import skops.io as sio  # imported here: it is slow to import and only needed for this format

@@ -613,11 +613,7 @@ class DetectorService:
         found = device_of_data_topic(topic, self.settings.topic_prefix, self.settings.shards)
         if found is None:
             return
-        prefix, stream = found
-        shard = None
-        if self.settings.shards:
-            located = parse_shard(topic, self.settings.topic_prefix)
-            shard = located[0] if located is not None else None
+        shard, prefix, stream = found
         state = self.states.get(shard)
         if state is None:  # a shard this process does not hold (refused later as on the wrong shard)
             return
